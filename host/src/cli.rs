@@ -1,0 +1,354 @@
+//! The `mfp-host` command line (DESIGN.md, "Host contract"). Integrators script against
+//! it: commands, flags and setting keys are only ever added, never renamed.
+//!
+//! Exit status: 0 success; 1 refused by the device's rules (or `diagnose` found an
+//! error); 2 bad usage or malformed input; 3 the device itself failed (state dir,
+//! component, sandbox). Failures print `error[CODE]: message` and `remedy: …` on stderr.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::bindings::types::{ControlPanelScreen, Diagnostic, LoginCredentials, Origin, ServiceProvider, Severity};
+use crate::component::ComponentSource;
+use crate::device::{Device, DeviceError, DeviceOptions};
+use crate::runtime::RuntimeOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "mfp-host", version, about = "Device runtime for the Exchange Online/Outlook.com SMTP settings (mfp-smtp-oauth)")]
+pub struct Cli {
+    /// Folder holding the device's database and compiled-code cache.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Run this component file instead of the one built into the binary.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub component: Option<PathBuf>,
+    /// Wall-clock limit for one call into the component.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 5000)]
+    pub call_timeout_ms: u64,
+    /// Linear-memory limit of one component instance.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 64)]
+    pub memory_limit_mib: usize,
+    /// Compile the component at every start instead of caching it in the state dir.
+    #[arg(long, global = true)]
+    pub no_compile_cache: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The web panel's settings (CentreWare Internet Services).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// The machine's control panel (rules S4–S6).
+    #[command(subcommand)]
+    Panel(PanelCommand),
+    /// Lists every current warning with its remedy; exits 1 if one is an error.
+    Diagnose {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows the component's size, hash, imports and exports.
+    Inspect {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Prints every setting (as one flat JSON object with --json).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Applies KEY VALUE pairs as one Apply from the web panel; all or nothing.
+    Set {
+        /// Alternating setting keys and values, e.g. `service-provider exchange-online`.
+        #[arg(value_name = "KEY VALUE")]
+        pairs: Vec<String>,
+        /// The changes as one flat JSON object instead (`-` reads it from stdin).
+        #[arg(long, value_name = "OBJECT")]
+        json: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PanelCommand {
+    /// Types an SMTP server name on the control panel (resets the provider, rule S4).
+    SetServer { host: String },
+    /// Changes one SMTP setting on the control panel.
+    Set { key: String, value: String },
+    /// Prints what the control panel shows (the server is blank under Exchange Online).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure as the command line reports it.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+    pub exit: u8,
+}
+
+impl CliError {
+    fn usage(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), remedy: remedy.into(), exit: 2 }
+    }
+}
+
+impl From<DeviceError> for CliError {
+    fn from(err: DeviceError) -> Self {
+        let exit = if matches!(err, DeviceError::Refused(_)) { 1 } else { 3 };
+        let (code, message, remedy) = err.diagnosis();
+        Self { code, message, remedy, exit }
+    }
+}
+
+/// Parses the process arguments, runs the command and returns the exit status.
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
+    match run(cli, &mut out) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let _ = out.flush();
+            eprintln!("error[{}]: {}\nremedy: {}", err.code, err.message, err.remedy);
+            ExitCode::from(err.exit)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MFP_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The default state dir: the per-user state folder (XDG on Linux).
+pub fn default_state_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "mfp-smtp-oauth")
+        .map(|dirs| dirs.state_dir().unwrap_or(dirs.data_local_dir()).to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("mfp-state"))
+}
+
+impl Cli {
+    /// The device options these flags describe.
+    pub fn device_options(&self) -> DeviceOptions {
+        let mut options = DeviceOptions::new(self.state_dir.clone().unwrap_or_else(default_state_dir));
+        options.component = self.component.clone().map(ComponentSource::File).unwrap_or_default();
+        options.compile_cache = !self.no_compile_cache;
+        options.runtime = RuntimeOptions {
+            call_timeout: Duration::from_millis(self.call_timeout_ms.max(1)),
+            memory_limit: self.memory_limit_mib.max(1).saturating_mul(1 << 20),
+            cache_dir: None,
+        };
+        options
+    }
+}
+
+/// Runs one command, writing its output to `out`. Returns the exit status on success.
+pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
+    // Input is checked before the device is opened: malformed input touches nothing.
+    let changes = match &cli.command {
+        Command::Settings(SettingsCommand::Set { pairs, json }) => Some(set_changes(pairs, json.as_deref())?),
+        _ => None,
+    };
+    if let Command::Inspect { json } = cli.command {
+        return inspect(&cli.device_options(), json, out);
+    }
+    let device = Device::open(cli.device_options())?;
+    let written = match cli.command {
+        Command::Settings(SettingsCommand::Show { json }) => show_settings(&device, json, out)?,
+        Command::Settings(SettingsCommand::Set { .. }) => {
+            apply(&device, Origin::WebPanel, &changes.unwrap_or_default(), out)?
+        }
+        Command::Panel(PanelCommand::SetServer { host }) => {
+            apply(&device, Origin::ControlPanel, &[("smtp-server".into(), host)], out)?
+        }
+        Command::Panel(PanelCommand::Set { key, value }) => apply(&device, Origin::ControlPanel, &[(key, value)], out)?,
+        Command::Panel(PanelCommand::Show { json }) => show_control_panel(&device.control_panel_view()?, json, out),
+        Command::Diagnose { json } => return diagnose(&device, json, out),
+        Command::Inspect { .. } => unreachable!("handled above"),
+    };
+    written.map_err(output_error)?;
+    Ok(0)
+}
+
+fn output_error(err: std::io::Error) -> CliError {
+    CliError { code: "output-failed".into(), message: format!("could not write the output: {err}"), remedy: "Check where standard output goes.".into(), exit: 3 }
+}
+
+/// The changes of `settings set`, from KEY VALUE pairs or a JSON object.
+fn set_changes(pairs: &[String], json: Option<&str>) -> Result<Vec<(String, String)>, CliError> {
+    match json {
+        Some(_) if !pairs.is_empty() => Err(CliError::usage(
+            "usage",
+            "give the changes either as KEY VALUE pairs or as --json, not both",
+            "Use `settings set KEY VALUE [KEY VALUE…]` or `settings set --json '{\"key\":\"value\"}'`.",
+        )),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                CliError::usage("invalid-json", format!("could not read the JSON from stdin: {e}"), "Pipe a UTF-8 JSON object into the command.")
+            })?;
+            parse_json_changes(&text)
+        }
+        Some(text) => parse_json_changes(text),
+        None if pairs.is_empty() || pairs.len() % 2 != 0 => Err(CliError::usage(
+            "usage",
+            format!("`settings set` takes KEY VALUE pairs; got {} argument(s)", pairs.len()),
+            "Give each key followed by its value, e.g. `settings set service-provider exchange-online receive-port 25`.",
+        )),
+        None => Ok(pairs.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()),
+    }
+}
+
+/// A flat JSON object of setting keys; values are strings (numbers are accepted for ports).
+pub fn parse_json_changes(text: &str) -> Result<Vec<(String, String)>, CliError> {
+    let remedy = "Give one flat JSON object of setting keys and string values, e.g. {\"service-provider\": \"exchange-online\", \"receive-port\": \"25\"}.";
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        CliError::usage("invalid-json", format!("the --json input is not valid JSON: {e}"), remedy)
+    })?;
+    let Value::Object(object) = value else {
+        return Err(CliError::usage("invalid-json", "the --json input must be a JSON object", remedy));
+    };
+    object
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key, s)),
+            Value::Number(n) => Ok((key, n.to_string())),
+            other => Err(CliError::usage(
+                "invalid-json",
+                format!("the value of \"{key}\" must be a string, not {other}"),
+                remedy,
+            )),
+        })
+        .collect()
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+fn diagnostic_json(d: &Diagnostic) -> Value {
+    json!({ "code": d.code, "severity": severity_name(d.severity), "message": d.message, "remedy": d.remedy })
+}
+
+fn write_diagnostic(out: &mut impl Write, d: &Diagnostic) -> std::io::Result<()> {
+    writeln!(out, "{}[{}]: {}\n  remedy: {}", severity_name(d.severity), d.code, d.message, d.remedy)
+}
+
+fn show_settings(device: &Device, json: bool, out: &mut impl Write) -> Result<std::io::Result<()>, CliError> {
+    let entries = device.settings()?;
+    Ok((|| {
+        if json {
+            let object: Map<String, Value> = entries.iter().map(|e| (e.key.clone(), Value::String(e.value.clone()))).collect();
+            return writeln!(out, "{}", Value::Object(object));
+        }
+        for e in &entries {
+            match &e.locked {
+                Some(why) => writeln!(out, "{:<38} {:<28} (locked: {why})", e.key, e.value)?,
+                None => writeln!(out, "{:<38} {}", e.key, e.value)?,
+            }
+        }
+        Ok(())
+    })())
+}
+
+fn apply(device: &Device, origin: Origin, changes: &[(String, String)], out: &mut impl Write) -> Result<std::io::Result<()>, CliError> {
+    let outcome = device.apply(origin, changes)?;
+    Ok((|| {
+        writeln!(out, "Applied {} change(s).", changes.len())?;
+        outcome.notices.iter().try_for_each(|n| write_diagnostic(out, n))
+    })())
+}
+
+fn provider_label(p: ServiceProvider) -> &'static str {
+    match p {
+        ServiceProvider::NotSelected => "not-selected",
+        ServiceProvider::ExchangeOnline => "exchange-online",
+    }
+}
+
+fn credentials_label(c: LoginCredentials) -> &'static str {
+    match c {
+        LoginCredentials::System => "system",
+        LoginCredentials::RemotelyAuthenticatedUser => "remotely-authenticated-user",
+    }
+}
+
+fn show_control_panel(view: &ControlPanelScreen, json: bool, out: &mut impl Write) -> std::io::Result<()> {
+    if json {
+        let value = json!({
+            "service-provider": provider_label(view.service_provider),
+            "smtp-server": view.smtp_server,
+            "send-port": view.send_port.to_string(),
+            "receive-port": view.receive_port.to_string(),
+            "login-credentials": credentials_label(view.login_credentials),
+            "smtp-edits-enabled": view.smtp_edits_enabled,
+            "notice": view.notice,
+        });
+        return writeln!(out, "{value}");
+    }
+    writeln!(out, "service-provider   {}", provider_label(view.service_provider))?;
+    writeln!(out, "smtp-server        {}", view.smtp_server)?;
+    writeln!(out, "send-port          {}", view.send_port)?;
+    writeln!(out, "receive-port       {}", view.receive_port)?;
+    writeln!(out, "login-credentials  {}", credentials_label(view.login_credentials))?;
+    writeln!(out, "smtp-edits         {}", if view.smtp_edits_enabled { "enabled" } else { "not enabled" })?;
+    if let Some(notice) = &view.notice {
+        writeln!(out, "notice             {notice}")?;
+    }
+    Ok(())
+}
+
+fn diagnose(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, CliError> {
+    let found = device.diagnostics()?;
+    let result = if json {
+        writeln!(out, "{}", Value::Array(found.iter().map(diagnostic_json).collect()))
+    } else if found.is_empty() {
+        writeln!(out, "No problems found.")
+    } else {
+        found.iter().try_for_each(|d| write_diagnostic(out, d))
+    };
+    result.map_err(output_error)?;
+    Ok(if found.iter().any(|d| d.severity == Severity::Error) { 1 } else { 0 })
+}
+
+fn inspect(options: &DeviceOptions, json: bool, out: &mut impl Write) -> Result<u8, CliError> {
+    let failed = |why: String| CliError::from(DeviceError::Component { source_name: options.component.describe(), why });
+    let bytes = options.component.bytes().map_err(|e| failed(e.to_string()))?;
+    let info = crate::runtime::inspect(&bytes).map_err(|e| failed(format!("{e:#}")))?;
+    let result = if json {
+        writeln!(out, "{}", json!({ "size": bytes.len(), "sha256": info.sha256, "imports": info.imports, "exports": info.exports }))
+    } else {
+        (|| {
+            writeln!(out, "component  {}", options.component.describe())?;
+            writeln!(out, "size       {} bytes ({:.1} KiB)", bytes.len(), bytes.len() as f64 / 1024.0)?;
+            writeln!(out, "sha256     {}", info.sha256)?;
+            info.imports.iter().try_for_each(|i| writeln!(out, "import     {i}"))?;
+            info.exports.iter().try_for_each(|e| writeln!(out, "export     {e}"))
+        })()
+    };
+    result.map_err(output_error)?;
+    Ok(0)
+}
+
+/// Whether stdout is a terminal (for progress bars in later commands).
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}

@@ -1,0 +1,219 @@
+//! The wasmtime side: one [`Engine`] and one [`DevicePanelPre`] per process, and a fresh,
+//! bounded instance for every call. A call that traps, overruns its deadline or its
+//! memory cap returns a [`CallError`]; the instance is dropped and the next call gets a
+//! new one, so one bad call never poisons the device.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{DevicePanel, DevicePanelPre};
+use crate::cache::{self, CacheOutcome};
+use crate::sandbox;
+use crate::store::DurableStore;
+
+/// How often the epoch advances; deadlines are whole multiples of it.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits of every call into the component.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Wall-clock time one call may run before it is interrupted.
+    pub call_timeout: Duration,
+    /// Linear memory one instance may use, in bytes.
+    pub memory_limit: usize,
+    /// Where compiled components are cached; `None` compiles at every start.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self { call_timeout: Duration::from_secs(5), memory_limit: 64 << 20, cache_dir: None }
+    }
+}
+
+/// Why a call into the component did not return.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the component ran past its deadline of {0:?} and was stopped")]
+    DeadlineExceeded(Duration),
+    #[error("the component reached its memory limit of {0} MiB and was stopped")]
+    MemoryLimit(usize),
+    #[error("the component trapped: {0}")]
+    Trap(String),
+    #[error("the component could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+/// What an instance may hold: its WASI context (granting nothing), its memory cap and the
+/// device's store.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    pub(crate) store: DurableStore,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        sandbox::view(&mut self.wasi, &mut self.table)
+    }
+}
+
+/// Caps linear memory per instance and remembers whether the cap was hit.
+struct MemoryCap {
+    limit: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Err(wasmtime::Error::msg("memory limit reached"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 16)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A loaded component, ready to be instantiated for each call.
+pub struct Runtime {
+    engine: Engine,
+    pre: DevicePanelPre<InstanceState>,
+    store: DurableStore,
+    options: RuntimeOptions,
+    cache: CacheOutcome,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// The engine configuration every instance runs under: epoch interruption on.
+    pub fn engine() -> wasmtime::Result<Engine> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        Engine::new(&config)
+    }
+
+    /// Compiles (or loads from the cache) `bytes` and links it against the granted
+    /// capabilities. Fails if the component imports anything the host does not grant.
+    pub fn new(bytes: &[u8], store: DurableStore, options: RuntimeOptions) -> wasmtime::Result<Self> {
+        let engine = Self::engine()?;
+        let (component, cache) = cache::load_or_compile(&engine, bytes, options.cache_dir.as_deref())?;
+        let mut linker = Linker::<InstanceState>::new(&engine);
+        sandbox::add_granted_wasi(&mut linker)?;
+        DevicePanel::add_to_linker::<InstanceState, StoreCapability>(&mut linker, |state| &mut state.store)?;
+        let pre = DevicePanelPre::new(linker.instantiate_pre(&component)?)?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self { engine, pre, store, options, cache, _ticker: ticker })
+    }
+
+    /// Whether this start loaded precompiled code.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+
+    /// Runs `f` against a fresh instance, bounded by the deadline and the memory cap.
+    pub fn call<R>(
+        &self,
+        f: impl FnOnce(&DevicePanel, &mut Store<InstanceState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let state = InstanceState {
+            wasi: sandbox::empty_wasi_ctx(),
+            table: ResourceTable::new(),
+            memory: MemoryCap { limit: self.options.memory_limit, hit: false },
+            store: self.store.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let ticks = self.options.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(err) => return Err(self.classify(err, &store, true)),
+        };
+        f(&instance, &mut store).map_err(|err| self.classify(err, &store, false))
+    }
+
+    fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>, instantiating: bool) -> CallError {
+        if store.data().memory.hit {
+            return CallError::MemoryLimit(self.options.memory_limit >> 20);
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => CallError::DeadlineExceeded(self.options.call_timeout),
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None if instantiating => CallError::Instantiate(format!("{err:#}")),
+            None => CallError::Trap(format!("{err:#}")),
+        }
+    }
+}
+
+/// Binds the `store` import to the instance's [`DurableStore`].
+struct StoreCapability;
+impl wasmtime::component::HasData for StoreCapability {
+    type Data<'a> = &'a mut DurableStore;
+}
+
+/// What a component file is: its hash and the names of its imports and exports.
+#[derive(Debug)]
+pub struct ComponentInfo {
+    pub sha256: String,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+/// Compiles `bytes` (without instantiating) and lists its imports and exports.
+pub fn inspect(bytes: &[u8]) -> wasmtime::Result<ComponentInfo> {
+    use sha2::{Digest, Sha256};
+    let engine = Runtime::engine()?;
+    let component = wasmtime::component::Component::new(&engine, bytes)?;
+    let ty = component.component_type();
+    Ok(ComponentInfo {
+        sha256: hex::encode(Sha256::digest(bytes)),
+        imports: ty.imports(&engine).map(|(name, _)| name.to_owned()).collect(),
+        exports: ty.exports(&engine).map(|(name, _)| name.to_owned()).collect(),
+    })
+}

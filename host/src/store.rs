@@ -1,0 +1,157 @@
+//! The `store` capability: durable key-value storage in an embedded SQLite database
+//! (`state.sqlite3` in the state dir), in WAL mode with full fsync on commit. SQLite was
+//! chosen over single-process stores because integrators script `mfp-host settings set`
+//! while `mfp-host serve` runs: several processes share the file safely.
+//!
+//! A commit is one SQLite transaction, so a multi-key commit is atomic and concurrent
+//! commits are serialized: the later one wins whole.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::bindings::store::{Host, StoreError};
+
+/// Longest key accepted from the component.
+pub const MAX_KEY_LEN: usize = 256;
+/// Largest value accepted from the component; settings and tokens are far smaller.
+pub const MAX_VALUE_LEN: usize = 1 << 20;
+/// How long a commit waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A handle on the device's database; cheap to clone, shared by every instance.
+#[derive(Clone)]
+pub struct DurableStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for DurableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStore").finish_non_exhaustive()
+    }
+}
+
+/// The database file inside a state dir.
+pub const DATABASE_FILE: &str = "state.sqlite3";
+
+impl DurableStore {
+    /// Opens (or creates) the database in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, rusqlite::Error> {
+        let conn = Connection::open(state_dir.join(DATABASE_FILE))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;")?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Unavailable("the database handle was poisoned by a crash".into()))
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(key)?;
+        let conn = self.lock()?;
+        conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| row.get(0))
+            .optional()
+            .map_err(sql_error)
+    }
+
+    /// Applies every write in one transaction; `None` deletes the key.
+    pub fn commit(&self, writes: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        for (key, value) in writes {
+            check_key(key)?;
+            if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
+                return Err(StoreError::Full);
+            }
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_error)?;
+        for (key, value) in writes {
+            match value {
+                Some(value) => tx.execute(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                ),
+                None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
+            }
+            .map_err(sql_error)?;
+        }
+        tx.commit().map_err(sql_error)
+    }
+}
+
+/// Keys are short printable ASCII paths; anything else is refused with `invalid-key`.
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::InvalidKey(format!(
+            "keys are 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+fn sql_error(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Other(err.to_string()),
+    }
+}
+
+/// The component's `store` import, served from the instance's state.
+impl Host for DurableStore {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        DurableStore::get(self, &key)
+    }
+
+    fn commit(&mut self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        DurableStore::commit(self, &writes)
+    }
+}
+
+impl crate::bindings::types::Host for DurableStore {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_writes_and_deletes_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.commit(&[("a".into(), Some(b"1".to_vec())), ("b".into(), Some(b"2".to_vec()))]).unwrap();
+        store.commit(&[("a".into(), None), ("b".into(), Some(b"3".to_vec()))]).unwrap();
+        assert_eq!(store.get("a").unwrap(), None);
+        assert_eq!(store.get("b").unwrap(), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn a_commit_with_a_bad_key_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let err = store.commit(&[("good".into(), Some(b"1".to_vec())), ("bad key".into(), Some(b"2".to_vec()))]);
+        assert!(matches!(err, Err(StoreError::InvalidKey(_))));
+        assert_eq!(store.get("good").unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_values_are_refused_as_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let err = store.commit(&[("big".into(), Some(vec![0; MAX_VALUE_LEN + 1]))]);
+        assert!(matches!(err, Err(StoreError::Full)));
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        DurableStore::open(dir.path()).unwrap().commit(&[("k".into(), Some(b"v".to_vec()))]).unwrap();
+        assert_eq!(DurableStore::open(dir.path()).unwrap().get("k").unwrap(), Some(b"v".to_vec()));
+    }
+}

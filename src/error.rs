@@ -1,0 +1,66 @@
+//! The refusal every panel call can return: typed by kind, naming the field, with a
+//! stable code, a message and a remedy (DESIGN.md, "Conventions").
+
+use crate::storage::StoreError;
+
+/// What kind of refusal; mirrors `panel-error-kind` in `wit/types.wit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanelErrorKind {
+    UnknownKey,
+    InvalidValue,
+    FixedByProvider,
+    NotEnabledOnControlPanel,
+    Storage,
+}
+
+/// A refused panel call. A refused Apply changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PanelError {
+    pub kind: PanelErrorKind,
+    /// The setting key that was refused, when one was.
+    pub field: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+    pub remedy: String,
+}
+
+impl PanelError {
+    pub fn new(
+        kind: PanelErrorKind,
+        field: Option<&str>,
+        code: &'static str,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            field: field.map(str::to_owned),
+            code,
+            message: message.into(),
+            remedy: remedy.into(),
+        }
+    }
+
+    /// A malformed value for `field`.
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self::new(PanelErrorKind::InvalidValue, Some(field), code, message, remedy)
+    }
+}
+
+impl From<StoreError> for PanelError {
+    fn from(err: StoreError) -> Self {
+        let remedy = match err {
+            StoreError::Full => "Free space on the device's storage, then apply again.",
+            StoreError::Corrupt(_) => "Restore the device's settings from a backup or reset them, then apply again.",
+            _ => "Try again. If it keeps failing, restart the device and check its storage.",
+        };
+        PanelError::new(
+            PanelErrorKind::Storage,
+            None,
+            "storage-failed",
+            format!("The device's settings storage failed: {err}. Nothing was changed."),
+            remedy,
+        )
+    }
+}

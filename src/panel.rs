@@ -1,0 +1,127 @@
+//! The panel operations the component exports, written over the [`Storage`] trait so the
+//! very same code runs inside the component and natively (tests, benchmarks).
+
+use crate::diagnose::{self, Diagnostic};
+use crate::error::PanelError;
+use crate::settings::rules::{self, web_panel_lock};
+use crate::settings::{LoginCredentials, Origin, ServiceProvider, SettingKey, Settings};
+use crate::storage::{self, Storage};
+
+/// One setting as a panel shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: &'static str,
+    pub value: String,
+    pub locked: Option<String>,
+}
+
+/// An accepted Apply as the caller sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub settings: Vec<Entry>,
+    pub notices: Vec<Diagnostic>,
+}
+
+/// What the touch panel shows (S5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlPanelView {
+    pub service_provider: ServiceProvider,
+    pub smtp_server: String,
+    pub send_port: u16,
+    pub receive_port: u16,
+    pub login_credentials: LoginCredentials,
+    pub smtp_edits_enabled: bool,
+    pub notice: Option<String>,
+}
+
+/// Every setting in display order, with its web-panel lock.
+pub fn entries(settings: &Settings) -> Vec<Entry> {
+    SettingKey::ALL
+        .into_iter()
+        .map(|key| Entry { key: key.as_str(), value: settings.value_text(key), locked: web_panel_lock(settings, key) })
+        .collect()
+}
+
+pub fn settings(storage: &impl Storage) -> Result<Vec<Entry>, PanelError> {
+    Ok(entries(&storage::load_settings(storage)?))
+}
+
+/// One Apply: the rules decide, then the new settings (and, on S4, the deletion of the
+/// OAuth grant) go to the store in one atomic commit.
+pub fn apply(storage: &impl Storage, origin: Origin, changes: &[(String, String)]) -> Result<ApplyOutcome, PanelError> {
+    let current = storage::load_settings(storage)?;
+    let applied = rules::apply(&current, origin, changes)?;
+    if applied.settings != current || applied.discard_grant {
+        let mut writes = vec![storage::settings_write(&applied.settings)];
+        if applied.discard_grant {
+            writes.extend(storage::grant_deletions());
+        }
+        storage.commit(writes)?;
+    }
+    Ok(ApplyOutcome { settings: entries(&applied.settings), notices: applied.notices })
+}
+
+/// S5: under Exchange Online the control panel shows the server name blank and locks
+/// its other SMTP fields.
+pub fn control_panel_view(storage: &impl Storage) -> Result<ControlPanelView, PanelError> {
+    let s = storage::load_settings(storage)?;
+    let exchange = s.is_exchange_online();
+    Ok(ControlPanelView {
+        service_provider: s.service_provider,
+        smtp_server: if exchange { String::new() } else { s.smtp_server.clone() },
+        send_port: s.send_port,
+        receive_port: s.receive_port,
+        login_credentials: s.login_credentials,
+        smtp_edits_enabled: !exchange,
+        notice: exchange.then(|| {
+            "Exchange Online/Outlook.com is set up in CentreWare Internet Services. Entering a server name here changes [Service Provider] to [Not Selected].".to_owned()
+        }),
+    })
+}
+
+pub fn diagnostics(storage: &impl Storage) -> Result<Vec<Diagnostic>, PanelError> {
+    let s = storage::load_settings(storage)?;
+    Ok(diagnose::diagnostics(&s, storage::has_grant(storage)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{GRANT_KEYS, MemoryStorage, Write};
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn refused_apply_persists_nothing() {
+        let storage = MemoryStorage::default();
+        apply(&storage, Origin::WebPanel, &pairs(&[("receive-port", "26")])).unwrap();
+        let err = apply(&storage, Origin::WebPanel, &pairs(&[("receive-port", "27"), ("send-port", "0")])).unwrap_err();
+        assert_eq!(err.code, "port-out-of-range");
+        assert_eq!(storage::load_settings(&storage).unwrap().receive_port, 26);
+    }
+
+    #[test]
+    fn provider_reset_deletes_the_grant_in_the_same_commit() {
+        let storage = MemoryStorage::default();
+        apply(&storage, Origin::WebPanel, &pairs(&[("service-provider", "exchange-online")])).unwrap();
+        let grant: Vec<Write> = GRANT_KEYS.iter().map(|k| ((*k).into(), Some(b"secret".to_vec()))).collect();
+        storage.commit(grant).unwrap();
+        assert!(storage::has_grant(&storage).unwrap());
+        apply(&storage, Origin::ControlPanel, &pairs(&[("smtp-server", "mail.example.com")])).unwrap();
+        assert!(!storage::has_grant(&storage).unwrap());
+        assert!(GRANT_KEYS.iter().all(|k| storage.get(k).unwrap().is_none()));
+    }
+
+    #[test]
+    fn control_panel_view_blanks_the_server_under_exchange() {
+        let storage = MemoryStorage::default();
+        apply(&storage, Origin::WebPanel, &pairs(&[("smtp-server", "mail.example.com")])).unwrap();
+        assert_eq!(control_panel_view(&storage).unwrap().smtp_server, "mail.example.com");
+        apply(&storage, Origin::WebPanel, &pairs(&[("service-provider", "exchange-online")])).unwrap();
+        let view = control_panel_view(&storage).unwrap();
+        assert_eq!(view.smtp_server, "");
+        assert!(!view.smtp_edits_enabled && view.notice.is_some());
+    }
+}

@@ -1,0 +1,117 @@
+//! Durable state through the host's `store` capability. The component keeps nothing
+//! between calls, so several instances may run at once (DESIGN.md, "Stateless instances").
+//!
+//! The settings live under one key and are committed whole: two Applies racing from the
+//! web panel and the control panel end in one of them, never a mix (rule S1).
+
+use crate::settings::Settings;
+
+/// The key holding the whole settings record, versioned so a later layout can migrate.
+pub const SETTINGS_KEY: &str = "settings/v1";
+
+/// Keys of the OAuth grant (tokens and account), written by sign-in. Listed here because
+/// a provider reset must delete them (rule S4: no unused mailbox credential is kept).
+pub const GRANT_KEYS: &[&str] = &["oauth/grant", "oauth/account"];
+
+/// Why the store failed; mirrors `store-error` in `wit/store.wit`, plus `Corrupt` for a
+/// value that exists but cannot be read back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable ({0})")]
+    Unavailable(String),
+    #[error("storage full")]
+    Full,
+    #[error("invalid storage key ({0})")]
+    InvalidKey(String),
+    #[error("stored data unreadable ({0})")]
+    Corrupt(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One write of a commit: `None` deletes the key.
+pub type Write = (String, Option<Vec<u8>>);
+
+/// The `store` capability as the core sees it. The component implements it over the WIT
+/// import; native tests and benchmarks implement it over memory or the host's database.
+pub trait Storage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Applies every write atomically.
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}
+
+/// Reads the settings, or the factory defaults when none were ever applied.
+pub fn load_settings(storage: &impl Storage) -> Result<Settings, StoreError> {
+    match storage.get(SETTINGS_KEY)? {
+        None => Ok(Settings::default()),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
+    }
+}
+
+/// The write that stores `settings` whole.
+pub fn settings_write(settings: &Settings) -> Write {
+    // Serializing a plain struct of strings, numbers and enums cannot fail.
+    let bytes = serde_json::to_vec(settings).unwrap_or_default();
+    (SETTINGS_KEY.to_owned(), Some(bytes))
+}
+
+/// The writes that delete the OAuth grant.
+pub fn grant_deletions() -> impl Iterator<Item = Write> {
+    GRANT_KEYS.iter().map(|key| ((*key).to_owned(), None))
+}
+
+/// Whether an OAuth grant (a signed-in account) is stored.
+pub fn has_grant(storage: &impl Storage) -> Result<bool, StoreError> {
+    Ok(storage.get(GRANT_KEYS[0])?.is_some())
+}
+
+/// An in-memory store, for native tests and the benchmark's baseline.
+#[derive(Default, Debug)]
+pub struct MemoryStorage {
+    map: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let map = self.map.lock().map_err(|_| StoreError::Other("poisoned".into()))?;
+        Ok(map.get(key).cloned())
+    }
+
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut map = self.map.lock().map_err(|_| StoreError::Other("poisoned".into()))?;
+        for (key, value) in writes {
+            match value {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_settings_load_as_factory_defaults() {
+        let storage = MemoryStorage::default();
+        assert_eq!(load_settings(&storage).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn unreadable_settings_are_reported_as_corrupt() {
+        let storage = MemoryStorage::default();
+        storage.commit(vec![(SETTINGS_KEY.into(), Some(b"{not json".to_vec()))]).unwrap();
+        assert!(matches!(load_settings(&storage), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn settings_round_trip_through_the_store() {
+        let storage = MemoryStorage::default();
+        let mut settings = Settings::default();
+        settings.receive_port = 2525;
+        storage.commit(vec![settings_write(&settings)]).unwrap();
+        assert_eq!(load_settings(&storage).unwrap(), settings);
+    }
+}
