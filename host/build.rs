@@ -19,8 +19,18 @@ const COMPONENTS: &[(&str, &str)] = &[
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
-    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock", "tests/fixtures/runaway", "rust-toolchain.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    for watched in [
+        "src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        "tests/fixtures/runaway",
+        "rust-toolchain.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     ensure_wasm_target();
@@ -48,11 +58,19 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("could not run cargo to build the component");
-    assert!(status.success(), "building the component for {TARGET} failed");
+    let status = cmd
+        .status()
+        .expect("could not run cargo to build the component");
+    assert!(
+        status.success(),
+        "building the component for {TARGET} failed"
+    );
 
     for (krate, var) in COMPONENTS {
-        let wasm = target_dir.join(TARGET).join("component").join(format!("{}.wasm", krate.replace('-', "_")));
+        let wasm = target_dir
+            .join(TARGET)
+            .join("component")
+            .join(format!("{}.wasm", krate.replace('-', "_")));
         assert!(wasm.exists(), "{} was not produced", wasm.display());
         println!("cargo:rustc-env={var}={}", wasm.display());
     }
@@ -90,6 +108,8 @@ fn ensure_wasm_target() {
     if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
-    let status = rustup.status().expect("the wasm32-wasip2 target is missing and rustup could not be run");
+    let status = rustup
+        .status()
+        .expect("the wasm32-wasip2 target is missing and rustup could not be run");
     assert!(status.success(), "`rustup target add {TARGET}` failed");
 }

@@ -20,8 +20,18 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Self { code, severity, message: message.into(), remedy: remedy.into() }
+    pub fn new(
+        code: &'static str,
+        severity: Severity,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
+        Self {
+            code,
+            severity,
+            message: message.into(),
+            remedy: remedy.into(),
+        }
     }
 }
 
@@ -68,8 +78,14 @@ pub fn send_as_denied_risk(settings: &Settings) -> Option<Diagnostic> {
         return None;
     }
     let open: Vec<&str> = [
-        (policy.guest_edit, "[Allow Guest Users to Edit [From:] Field]"),
-        (policy.edit_without_auth, "[Edit [From:] Field when Authorization is not Required]"),
+        (
+            policy.guest_edit,
+            "[Allow Guest Users to Edit [From:] Field]",
+        ),
+        (
+            policy.edit_without_auth,
+            "[Edit [From:] Field when Authorization is not Required]",
+        ),
     ]
     .into_iter()
     .filter_map(|(on, label)| on.then_some(label))
@@ -108,11 +124,17 @@ mod tests {
     use crate::settings::ServiceProvider;
 
     fn exchange() -> Settings {
-        Settings { service_provider: ServiceProvider::ExchangeOnline, ..Settings::default() }
+        Settings {
+            service_provider: ServiceProvider::ExchangeOnline,
+            ..Settings::default()
+        }
     }
 
     fn codes(settings: &Settings) -> Vec<&'static str> {
-        diagnostics(settings, true).into_iter().map(|d| d.code).collect()
+        diagnostics(settings, true)
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
     }
 
     #[test]
@@ -155,7 +177,10 @@ mod tests {
         let mut s = exchange();
         s.from.guest_edit = true;
         s.login_credentials = LoginCredentials::RemotelyAuthenticatedUser;
-        assert_eq!(codes(&s), ["login-credentials-not-system", "send-as-denied-risk"]);
+        assert_eq!(
+            codes(&s),
+            ["login-credentials-not-system", "send-as-denied-risk"]
+        );
         assert!(diagnostics(&s, true)[0].remedy.contains("[System]"));
     }
 

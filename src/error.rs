@@ -43,8 +43,19 @@ impl PanelError {
     }
 
     /// A malformed value for `field`.
-    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Self::new(PanelErrorKind::InvalidValue, Some(field), code, message, remedy)
+    pub fn invalid(
+        field: &str,
+        code: &'static str,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            PanelErrorKind::InvalidValue,
+            Some(field),
+            code,
+            message,
+            remedy,
+        )
     }
 }
 
@@ -52,7 +63,9 @@ impl From<StoreError> for PanelError {
     fn from(err: StoreError) -> Self {
         let remedy = match err {
             StoreError::Full => "Free space on the device's storage, then apply again.",
-            StoreError::Corrupt(_) => "Restore the device's settings from a backup or reset them, then apply again.",
+            StoreError::Corrupt(_) => {
+                "Restore the device's settings from a backup or reset them, then apply again."
+            }
             _ => "Try again. If it keeps failing, restart the device and check its storage.",
         };
         PanelError::new(

@@ -38,7 +38,11 @@ pub struct ControlPanelView {
 pub fn entries(settings: &Settings) -> Vec<Entry> {
     SettingKey::ALL
         .into_iter()
-        .map(|key| Entry { key: key.as_str(), value: settings.value_text(key), locked: web_panel_lock(settings, key) })
+        .map(|key| Entry {
+            key: key.as_str(),
+            value: settings.value_text(key),
+            locked: web_panel_lock(settings, key),
+        })
         .collect()
 }
 
@@ -48,7 +52,11 @@ pub fn settings(storage: &impl Storage) -> Result<Vec<Entry>, PanelError> {
 
 /// One Apply: the rules decide, then the new settings (and, on S4, the deletion of the
 /// OAuth grant) go to the store in one atomic commit.
-pub fn apply(storage: &impl Storage, origin: Origin, changes: &[(String, String)]) -> Result<ApplyOutcome, PanelError> {
+pub fn apply(
+    storage: &impl Storage,
+    origin: Origin,
+    changes: &[(String, String)],
+) -> Result<ApplyOutcome, PanelError> {
     let current = storage::load_settings(storage)?;
     let applied = rules::apply(&current, origin, changes)?;
     if applied.settings != current || applied.discard_grant {
@@ -58,7 +66,10 @@ pub fn apply(storage: &impl Storage, origin: Origin, changes: &[(String, String)
         }
         storage.commit(writes)?;
     }
-    Ok(ApplyOutcome { settings: entries(&applied.settings), notices: applied.notices })
+    Ok(ApplyOutcome {
+        settings: entries(&applied.settings),
+        notices: applied.notices,
+    })
 }
 
 /// S5: under Exchange Online the control panel shows the server name blank and locks
@@ -96,8 +107,18 @@ mod tests {
     #[test]
     fn refused_apply_persists_nothing() {
         let storage = MemoryStorage::default();
-        apply(&storage, Origin::WebPanel, &pairs(&[("receive-port", "26")])).unwrap();
-        let err = apply(&storage, Origin::WebPanel, &pairs(&[("receive-port", "27"), ("send-port", "0")])).unwrap_err();
+        apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[("receive-port", "26")]),
+        )
+        .unwrap();
+        let err = apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[("receive-port", "27"), ("send-port", "0")]),
+        )
+        .unwrap_err();
         assert_eq!(err.code, "port-out-of-range");
         assert_eq!(storage::load_settings(&storage).unwrap().receive_port, 26);
     }
@@ -105,11 +126,24 @@ mod tests {
     #[test]
     fn provider_reset_deletes_the_grant_in_the_same_commit() {
         let storage = MemoryStorage::default();
-        apply(&storage, Origin::WebPanel, &pairs(&[("service-provider", "exchange-online")])).unwrap();
-        let grant: Vec<Write> = GRANT_KEYS.iter().map(|k| ((*k).into(), Some(b"secret".to_vec()))).collect();
+        apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[("service-provider", "exchange-online")]),
+        )
+        .unwrap();
+        let grant: Vec<Write> = GRANT_KEYS
+            .iter()
+            .map(|k| ((*k).into(), Some(b"secret".to_vec())))
+            .collect();
         storage.commit(grant).unwrap();
         assert!(storage::has_grant(&storage).unwrap());
-        apply(&storage, Origin::ControlPanel, &pairs(&[("smtp-server", "mail.example.com")])).unwrap();
+        apply(
+            &storage,
+            Origin::ControlPanel,
+            &pairs(&[("smtp-server", "mail.example.com")]),
+        )
+        .unwrap();
         assert!(!storage::has_grant(&storage).unwrap());
         assert!(GRANT_KEYS.iter().all(|k| storage.get(k).unwrap().is_none()));
     }
@@ -117,9 +151,22 @@ mod tests {
     #[test]
     fn control_panel_view_blanks_the_server_under_exchange() {
         let storage = MemoryStorage::default();
-        apply(&storage, Origin::WebPanel, &pairs(&[("smtp-server", "mail.example.com")])).unwrap();
-        assert_eq!(control_panel_view(&storage).unwrap().smtp_server, "mail.example.com");
-        apply(&storage, Origin::WebPanel, &pairs(&[("service-provider", "exchange-online")])).unwrap();
+        apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[("smtp-server", "mail.example.com")]),
+        )
+        .unwrap();
+        assert_eq!(
+            control_panel_view(&storage).unwrap().smtp_server,
+            "mail.example.com"
+        );
+        apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[("service-provider", "exchange-online")]),
+        )
+        .unwrap();
         let view = control_panel_view(&storage).unwrap();
         assert_eq!(view.smtp_server, "");
         assert!(!view.smtp_edits_enabled && view.notice.is_some());

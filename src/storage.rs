@@ -44,7 +44,8 @@ pub trait Storage {
 pub fn load_settings(storage: &impl Storage) -> Result<Settings, StoreError> {
     match storage.get(SETTINGS_KEY)? {
         None => Ok(Settings::default()),
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
     }
 }
 
@@ -73,12 +74,18 @@ pub struct MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let map = self.map.lock().map_err(|_| StoreError::Other("poisoned".into()))?;
+        let map = self
+            .map
+            .lock()
+            .map_err(|_| StoreError::Other("poisoned".into()))?;
         Ok(map.get(key).cloned())
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut map = self.map.lock().map_err(|_| StoreError::Other("poisoned".into()))?;
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| StoreError::Other("poisoned".into()))?;
         for (key, value) in writes {
             match value {
                 Some(v) => map.insert(key, v),
@@ -102,8 +109,13 @@ mod tests {
     #[test]
     fn unreadable_settings_are_reported_as_corrupt() {
         let storage = MemoryStorage::default();
-        storage.commit(vec![(SETTINGS_KEY.into(), Some(b"{not json".to_vec()))]).unwrap();
-        assert!(matches!(load_settings(&storage), Err(StoreError::Corrupt(_))));
+        storage
+            .commit(vec![(SETTINGS_KEY.into(), Some(b"{not json".to_vec()))])
+            .unwrap();
+        assert!(matches!(
+            load_settings(&storage),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

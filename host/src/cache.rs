@@ -28,13 +28,19 @@ pub enum CacheOutcome {
 /// The cache file for `bytes` under `engine`.
 pub fn entry_path(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let component = hex::encode(&Sha256::digest(bytes)[..16]);
     dir.join(format!("{component}-{:016x}.cwasm", engine_hash.finish()))
 }
 
 /// Loads the compiled component from `dir`, or compiles `bytes` and stores the result.
-pub fn load_or_compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::Result<(Component, CacheOutcome)> {
+pub fn load_or_compile(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: Option<&Path>,
+) -> wasmtime::Result<(Component, CacheOutcome)> {
     let Some(dir) = dir else {
         return Ok((Component::new(engine, bytes)?, CacheOutcome::Compiled));
     };
@@ -46,7 +52,9 @@ pub fn load_or_compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> was
         // recompiled.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok((component, CacheOutcome::Hit)),
-            Err(err) => tracing::warn!("compiled component cache entry unusable, recompiling: {err}"),
+            Err(err) => {
+                tracing::warn!("compiled component cache entry unusable, recompiling: {err}")
+            }
         }
     }
     let component = Component::new(engine, bytes)?;

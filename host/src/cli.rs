@@ -13,13 +13,19 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
 
-use crate::bindings::types::{ControlPanelScreen, Diagnostic, LoginCredentials, Origin, ServiceProvider, Severity};
+use crate::bindings::types::{
+    ControlPanelScreen, Diagnostic, LoginCredentials, Origin, ServiceProvider, Severity,
+};
 use crate::component::ComponentSource;
 use crate::device::{Device, DeviceError, DeviceOptions};
 use crate::runtime::RuntimeOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "mfp-host", version, about = "Device runtime for the Exchange Online/Outlook.com SMTP settings (mfp-smtp-oauth)")]
+#[command(
+    name = "mfp-host",
+    version,
+    about = "Device runtime for the Exchange Online/Outlook.com SMTP settings (mfp-smtp-oauth)"
+)]
 pub struct Cli {
     /// Folder holding the device's database and compiled-code cache.
     #[arg(long, global = true, value_name = "DIR")]
@@ -102,15 +108,29 @@ pub struct CliError {
 
 impl CliError {
     fn usage(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), remedy: remedy.into(), exit: 2 }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            remedy: remedy.into(),
+            exit: 2,
+        }
     }
 }
 
 impl From<DeviceError> for CliError {
     fn from(err: DeviceError) -> Self {
-        let exit = if matches!(err, DeviceError::Refused(_)) { 1 } else { 3 };
+        let exit = if matches!(err, DeviceError::Refused(_)) {
+            1
+        } else {
+            3
+        };
         let (code, message, remedy) = err.diagnosis();
-        Self { code, message, remedy, exit }
+        Self {
+            code,
+            message,
+            remedy,
+            exit,
+        }
     }
 }
 
@@ -123,29 +143,45 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let _ = out.flush();
-            eprintln!("error[{}]: {}\nremedy: {}", err.code, err.message, err.remedy);
+            eprintln!(
+                "error[{}]: {}\nremedy: {}",
+                err.code, err.message, err.remedy
+            );
             ExitCode::from(err.exit)
         }
     }
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MFP_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("MFP_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// The default state dir: the per-user state folder (XDG on Linux).
 pub fn default_state_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "mfp-smtp-oauth")
-        .map(|dirs| dirs.state_dir().unwrap_or(dirs.data_local_dir()).to_path_buf())
+        .map(|dirs| {
+            dirs.state_dir()
+                .unwrap_or(dirs.data_local_dir())
+                .to_path_buf()
+        })
         .unwrap_or_else(|| PathBuf::from("mfp-state"))
 }
 
 impl Cli {
     /// The device options these flags describe.
     pub fn device_options(&self) -> DeviceOptions {
-        let mut options = DeviceOptions::new(self.state_dir.clone().unwrap_or_else(default_state_dir));
-        options.component = self.component.clone().map(ComponentSource::File).unwrap_or_default();
+        let mut options =
+            DeviceOptions::new(self.state_dir.clone().unwrap_or_else(default_state_dir));
+        options.component = self
+            .component
+            .clone()
+            .map(ComponentSource::File)
+            .unwrap_or_default();
         options.compile_cache = !self.no_compile_cache;
         options.runtime = RuntimeOptions {
             call_timeout: Duration::from_millis(self.call_timeout_ms.max(1)),
@@ -160,7 +196,9 @@ impl Cli {
 pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
     // Input is checked before the device is opened: malformed input touches nothing.
     let changes = match &cli.command {
-        Command::Settings(SettingsCommand::Set { pairs, json }) => Some(set_changes(pairs, json.as_deref())?),
+        Command::Settings(SettingsCommand::Set { pairs, json }) => {
+            Some(set_changes(pairs, json.as_deref())?)
+        }
         _ => None,
     };
     if let Command::Inspect { json } = cli.command {
@@ -172,11 +210,18 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
         Command::Settings(SettingsCommand::Set { .. }) => {
             apply(&device, Origin::WebPanel, &changes.unwrap_or_default(), out)?
         }
-        Command::Panel(PanelCommand::SetServer { host }) => {
-            apply(&device, Origin::ControlPanel, &[("smtp-server".into(), host)], out)?
+        Command::Panel(PanelCommand::SetServer { host }) => apply(
+            &device,
+            Origin::ControlPanel,
+            &[("smtp-server".into(), host)],
+            out,
+        )?,
+        Command::Panel(PanelCommand::Set { key, value }) => {
+            apply(&device, Origin::ControlPanel, &[(key, value)], out)?
         }
-        Command::Panel(PanelCommand::Set { key, value }) => apply(&device, Origin::ControlPanel, &[(key, value)], out)?,
-        Command::Panel(PanelCommand::Show { json }) => show_control_panel(&device.control_panel_view()?, json, out),
+        Command::Panel(PanelCommand::Show { json }) => {
+            show_control_panel(&device.control_panel_view()?, json, out)
+        }
         Command::Diagnose { json } => return diagnose(&device, json, out),
         Command::Inspect { .. } => unreachable!("handled above"),
     };
@@ -185,7 +230,12 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
 }
 
 fn output_error(err: std::io::Error) -> CliError {
-    CliError { code: "output-failed".into(), message: format!("could not write the output: {err}"), remedy: "Check where standard output goes.".into(), exit: 3 }
+    CliError {
+        code: "output-failed".into(),
+        message: format!("could not write the output: {err}"),
+        remedy: "Check where standard output goes.".into(),
+        exit: 3,
+    }
 }
 
 /// The changes of `settings set`, from KEY VALUE pairs or a JSON object.
@@ -199,17 +249,27 @@ fn set_changes(pairs: &[String], json: Option<&str>) -> Result<Vec<(String, Stri
         Some("-") => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).map_err(|e| {
-                CliError::usage("invalid-json", format!("could not read the JSON from stdin: {e}"), "Pipe a UTF-8 JSON object into the command.")
+                CliError::usage(
+                    "invalid-json",
+                    format!("could not read the JSON from stdin: {e}"),
+                    "Pipe a UTF-8 JSON object into the command.",
+                )
             })?;
             parse_json_changes(&text)
         }
         Some(text) => parse_json_changes(text),
         None if pairs.is_empty() || pairs.len() % 2 != 0 => Err(CliError::usage(
             "usage",
-            format!("`settings set` takes KEY VALUE pairs; got {} argument(s)", pairs.len()),
+            format!(
+                "`settings set` takes KEY VALUE pairs; got {} argument(s)",
+                pairs.len()
+            ),
             "Give each key followed by its value, e.g. `settings set service-provider exchange-online receive-port 25`.",
         )),
-        None => Ok(pairs.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()),
+        None => Ok(pairs
+            .chunks(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect()),
     }
 }
 
@@ -217,10 +277,18 @@ fn set_changes(pairs: &[String], json: Option<&str>) -> Result<Vec<(String, Stri
 pub fn parse_json_changes(text: &str) -> Result<Vec<(String, String)>, CliError> {
     let remedy = "Give one flat JSON object of setting keys and string values, e.g. {\"service-provider\": \"exchange-online\", \"receive-port\": \"25\"}.";
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        CliError::usage("invalid-json", format!("the --json input is not valid JSON: {e}"), remedy)
+        CliError::usage(
+            "invalid-json",
+            format!("the --json input is not valid JSON: {e}"),
+            remedy,
+        )
     })?;
     let Value::Object(object) = value else {
-        return Err(CliError::usage("invalid-json", "the --json input must be a JSON object", remedy));
+        return Err(CliError::usage(
+            "invalid-json",
+            "the --json input must be a JSON object",
+            remedy,
+        ));
     };
     object
         .into_iter()
@@ -249,14 +317,28 @@ fn diagnostic_json(d: &Diagnostic) -> Value {
 }
 
 fn write_diagnostic(out: &mut impl Write, d: &Diagnostic) -> std::io::Result<()> {
-    writeln!(out, "{}[{}]: {}\n  remedy: {}", severity_name(d.severity), d.code, d.message, d.remedy)
+    writeln!(
+        out,
+        "{}[{}]: {}\n  remedy: {}",
+        severity_name(d.severity),
+        d.code,
+        d.message,
+        d.remedy
+    )
 }
 
-fn show_settings(device: &Device, json: bool, out: &mut impl Write) -> Result<std::io::Result<()>, CliError> {
+fn show_settings(
+    device: &Device,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<std::io::Result<()>, CliError> {
     let entries = device.settings()?;
     Ok((|| {
         if json {
-            let object: Map<String, Value> = entries.iter().map(|e| (e.key.clone(), Value::String(e.value.clone()))).collect();
+            let object: Map<String, Value> = entries
+                .iter()
+                .map(|e| (e.key.clone(), Value::String(e.value.clone())))
+                .collect();
             return writeln!(out, "{}", Value::Object(object));
         }
         for e in &entries {
@@ -269,11 +351,19 @@ fn show_settings(device: &Device, json: bool, out: &mut impl Write) -> Result<st
     })())
 }
 
-fn apply(device: &Device, origin: Origin, changes: &[(String, String)], out: &mut impl Write) -> Result<std::io::Result<()>, CliError> {
+fn apply(
+    device: &Device,
+    origin: Origin,
+    changes: &[(String, String)],
+    out: &mut impl Write,
+) -> Result<std::io::Result<()>, CliError> {
     let outcome = device.apply(origin, changes)?;
     Ok((|| {
         writeln!(out, "Applied {} change(s).", changes.len())?;
-        outcome.notices.iter().try_for_each(|n| write_diagnostic(out, n))
+        outcome
+            .notices
+            .iter()
+            .try_for_each(|n| write_diagnostic(out, n))
     })())
 }
 
@@ -291,7 +381,11 @@ fn credentials_label(c: LoginCredentials) -> &'static str {
     }
 }
 
-fn show_control_panel(view: &ControlPanelScreen, json: bool, out: &mut impl Write) -> std::io::Result<()> {
+fn show_control_panel(
+    view: &ControlPanelScreen,
+    json: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     if json {
         let value = json!({
             "service-provider": provider_label(view.service_provider),
@@ -304,12 +398,28 @@ fn show_control_panel(view: &ControlPanelScreen, json: bool, out: &mut impl Writ
         });
         return writeln!(out, "{value}");
     }
-    writeln!(out, "service-provider   {}", provider_label(view.service_provider))?;
+    writeln!(
+        out,
+        "service-provider   {}",
+        provider_label(view.service_provider)
+    )?;
     writeln!(out, "smtp-server        {}", view.smtp_server)?;
     writeln!(out, "send-port          {}", view.send_port)?;
     writeln!(out, "receive-port       {}", view.receive_port)?;
-    writeln!(out, "login-credentials  {}", credentials_label(view.login_credentials))?;
-    writeln!(out, "smtp-edits         {}", if view.smtp_edits_enabled { "enabled" } else { "not enabled" })?;
+    writeln!(
+        out,
+        "login-credentials  {}",
+        credentials_label(view.login_credentials)
+    )?;
+    writeln!(
+        out,
+        "smtp-edits         {}",
+        if view.smtp_edits_enabled {
+            "enabled"
+        } else {
+            "not enabled"
+        }
+    )?;
     if let Some(notice) = &view.notice {
         writeln!(out, "notice             {notice}")?;
     }
@@ -319,29 +429,58 @@ fn show_control_panel(view: &ControlPanelScreen, json: bool, out: &mut impl Writ
 fn diagnose(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, CliError> {
     let found = device.diagnostics()?;
     let result = if json {
-        writeln!(out, "{}", Value::Array(found.iter().map(diagnostic_json).collect()))
+        writeln!(
+            out,
+            "{}",
+            Value::Array(found.iter().map(diagnostic_json).collect())
+        )
     } else if found.is_empty() {
         writeln!(out, "No problems found.")
     } else {
         found.iter().try_for_each(|d| write_diagnostic(out, d))
     };
     result.map_err(output_error)?;
-    Ok(if found.iter().any(|d| d.severity == Severity::Error) { 1 } else { 0 })
+    Ok(if found.iter().any(|d| d.severity == Severity::Error) {
+        1
+    } else {
+        0
+    })
 }
 
 fn inspect(options: &DeviceOptions, json: bool, out: &mut impl Write) -> Result<u8, CliError> {
-    let failed = |why: String| CliError::from(DeviceError::Component { source_name: options.component.describe(), why });
-    let bytes = options.component.bytes().map_err(|e| failed(e.to_string()))?;
+    let failed = |why: String| {
+        CliError::from(DeviceError::Component {
+            source_name: options.component.describe(),
+            why,
+        })
+    };
+    let bytes = options
+        .component
+        .bytes()
+        .map_err(|e| failed(e.to_string()))?;
     let info = crate::runtime::inspect(&bytes).map_err(|e| failed(format!("{e:#}")))?;
     let result = if json {
-        writeln!(out, "{}", json!({ "size": bytes.len(), "sha256": info.sha256, "imports": info.imports, "exports": info.exports }))
+        writeln!(
+            out,
+            "{}",
+            json!({ "size": bytes.len(), "sha256": info.sha256, "imports": info.imports, "exports": info.exports })
+        )
     } else {
         (|| {
             writeln!(out, "component  {}", options.component.describe())?;
-            writeln!(out, "size       {} bytes ({:.1} KiB)", bytes.len(), bytes.len() as f64 / 1024.0)?;
+            writeln!(
+                out,
+                "size       {} bytes ({:.1} KiB)",
+                bytes.len(),
+                bytes.len() as f64 / 1024.0
+            )?;
             writeln!(out, "sha256     {}", info.sha256)?;
-            info.imports.iter().try_for_each(|i| writeln!(out, "import     {i}"))?;
-            info.exports.iter().try_for_each(|e| writeln!(out, "export     {e}"))
+            info.imports
+                .iter()
+                .try_for_each(|i| writeln!(out, "import     {i}"))?;
+            info.exports
+                .iter()
+                .try_for_each(|e| writeln!(out, "export     {e}"))
         })()
     };
     result.map_err(output_error)?;

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bindings::types::{ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry};
+use crate::bindings::types::{
+    ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry,
+};
 use crate::cache::CacheOutcome;
 use crate::component::ComponentSource;
 use crate::runtime::{CallError, Runtime, RuntimeOptions};
@@ -91,17 +93,28 @@ impl Device {
     /// Opens the state dir (creating it private to this user) and loads the component.
     pub fn open(options: DeviceOptions) -> Result<Self, DeviceError> {
         let state_dir = &options.state_dir;
-        let state_error = |why: String| DeviceError::StateDir { path: state_dir.display().to_string(), why };
+        let state_error = |why: String| DeviceError::StateDir {
+            path: state_dir.display().to_string(),
+            why,
+        };
         create_private_dir(state_dir).map_err(|e| state_error(e.to_string()))?;
         let store = DurableStore::open(state_dir).map_err(|e| state_error(e.to_string()))?;
-        let component_error = |why: String| DeviceError::Component { source_name: options.component.describe(), why };
-        let bytes = options.component.bytes().map_err(|e| component_error(e.to_string()))?;
+        let component_error = |why: String| DeviceError::Component {
+            source_name: options.component.describe(),
+            why,
+        };
+        let bytes = options
+            .component
+            .bytes()
+            .map_err(|e| component_error(e.to_string()))?;
         let mut runtime_options = options.runtime.clone();
         if options.compile_cache {
-            runtime_options.cache_dir.get_or_insert_with(|| state_dir.join("cache"));
+            runtime_options
+                .cache_dir
+                .get_or_insert_with(|| state_dir.join("cache"));
         }
-        let runtime =
-            Runtime::new(&bytes, store.clone(), runtime_options).map_err(|e| component_error(format!("{e:#}")))?;
+        let runtime = Runtime::new(&bytes, store.clone(), runtime_options)
+            .map_err(|e| component_error(format!("{e:#}")))?;
         Ok(Self { runtime, store })
     }
 
@@ -116,15 +129,29 @@ impl Device {
     }
 
     pub fn settings(&self) -> Result<Vec<SettingEntry>, DeviceError> {
-        self.runtime.call(|dev, store| dev.mfp_smtp_oauth_panel().call_settings(store))?.map_err(DeviceError::Refused)
+        self.runtime
+            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_settings(store))?
+            .map_err(DeviceError::Refused)
     }
 
     /// One Apply from `origin`; `changes` are (setting key, value) pairs.
-    pub fn apply(&self, origin: Origin, changes: &[(String, String)]) -> Result<ApplyOutcome, DeviceError> {
-        let changes: Vec<SettingChange> =
-            changes.iter().map(|(key, value)| SettingChange { key: key.clone(), value: value.clone() }).collect();
+    pub fn apply(
+        &self,
+        origin: Origin,
+        changes: &[(String, String)],
+    ) -> Result<ApplyOutcome, DeviceError> {
+        let changes: Vec<SettingChange> = changes
+            .iter()
+            .map(|(key, value)| SettingChange {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
         self.runtime
-            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_apply(store, origin, &changes))?
+            .call(|dev, store| {
+                dev.mfp_smtp_oauth_panel()
+                    .call_apply(store, origin, &changes)
+            })?
             .map_err(DeviceError::Refused)
     }
 
@@ -135,7 +162,9 @@ impl Device {
     }
 
     pub fn diagnostics(&self) -> Result<Vec<Diagnostic>, DeviceError> {
-        self.runtime.call(|dev, store| dev.mfp_smtp_oauth_panel().call_diagnostics(store))?.map_err(DeviceError::Refused)
+        self.runtime
+            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_diagnostics(store))?
+            .map_err(DeviceError::Refused)
     }
 }
 

@@ -34,7 +34,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { call_timeout: Duration::from_secs(5), memory_limit: 64 << 20, cache_dir: None }
+        Self {
+            call_timeout: Duration::from_secs(5),
+            memory_limit: 64 << 20,
+            cache_dir: None,
+        }
     }
 }
 
@@ -73,7 +77,12 @@ struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
             return Err(wasmtime::Error::msg("memory limit reached"));
@@ -81,7 +90,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 16)
     }
 }
@@ -139,15 +153,29 @@ impl Runtime {
 
     /// Compiles (or loads from the cache) `bytes` and links it against the granted
     /// capabilities. Fails if the component imports anything the host does not grant.
-    pub fn new(bytes: &[u8], store: DurableStore, options: RuntimeOptions) -> wasmtime::Result<Self> {
+    pub fn new(
+        bytes: &[u8],
+        store: DurableStore,
+        options: RuntimeOptions,
+    ) -> wasmtime::Result<Self> {
         let engine = Self::engine()?;
-        let (component, cache) = cache::load_or_compile(&engine, bytes, options.cache_dir.as_deref())?;
+        let (component, cache) =
+            cache::load_or_compile(&engine, bytes, options.cache_dir.as_deref())?;
         let mut linker = Linker::<InstanceState>::new(&engine);
         sandbox::add_granted_wasi(&mut linker)?;
-        DevicePanel::add_to_linker::<InstanceState, StoreCapability>(&mut linker, |state| &mut state.store)?;
+        DevicePanel::add_to_linker::<InstanceState, StoreCapability>(&mut linker, |state| {
+            &mut state.store
+        })?;
         let pre = DevicePanelPre::new(linker.instantiate_pre(&component)?)?;
         let ticker = EpochTicker::start(engine.clone());
-        Ok(Self { engine, pre, store, options, cache, _ticker: ticker })
+        Ok(Self {
+            engine,
+            pre,
+            store,
+            options,
+            cache,
+            _ticker: ticker,
+        })
     }
 
     /// Whether this start loaded precompiled code.
@@ -163,12 +191,20 @@ impl Runtime {
         let state = InstanceState {
             wasi: sandbox::empty_wasi_ctx(),
             table: ResourceTable::new(),
-            memory: MemoryCap { limit: self.options.memory_limit, hit: false },
+            memory: MemoryCap {
+                limit: self.options.memory_limit,
+                hit: false,
+            },
             store: self.store.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = self.options.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        let ticks = self
+            .options
+            .call_timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
         let instance = match self.pre.instantiate(&mut store) {
@@ -178,7 +214,12 @@ impl Runtime {
         f(&instance, &mut store).map_err(|err| self.classify(err, &store, false))
     }
 
-    fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>, instantiating: bool) -> CallError {
+    fn classify(
+        &self,
+        err: wasmtime::Error,
+        store: &Store<InstanceState>,
+        instantiating: bool,
+    ) -> CallError {
         if store.data().memory.hit {
             return CallError::MemoryLimit(self.options.memory_limit >> 20);
         }
@@ -213,7 +254,13 @@ pub fn inspect(bytes: &[u8]) -> wasmtime::Result<ComponentInfo> {
     let ty = component.component_type();
     Ok(ComponentInfo {
         sha256: hex::encode(Sha256::digest(bytes)),
-        imports: ty.imports(&engine).map(|(name, _)| name.to_owned()).collect(),
-        exports: ty.exports(&engine).map(|(name, _)| name.to_owned()).collect(),
+        imports: ty
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
+        exports: ty
+            .exports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
     })
 }

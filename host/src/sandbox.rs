@@ -13,7 +13,11 @@ pub const GRANTED_WASI: &[&str] = &["wasi:cli/", "wasi:clocks/", "wasi:io/", "wa
 
 /// A WASI context that grants nothing: no preopens, no environment, no sockets, no stdio.
 pub fn empty_wasi_ctx() -> WasiCtx {
-    WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build()
+    WasiCtxBuilder::new()
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .build()
 }
 
 /// State types that carry a WASI context.

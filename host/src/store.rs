@@ -44,19 +44,25 @@ impl DurableStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;")?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Unavailable("the database handle was poisoned by a crash".into()))
+        self.conn.lock().map_err(|_| {
+            StoreError::Unavailable("the database handle was poisoned by a crash".into())
+        })
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_key(key)?;
         let conn = self.lock()?;
-        conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| row.get(0))
-            .optional()
-            .map_err(sql_error)
+        conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(sql_error)
     }
 
     /// Applies every write in one transaction; `None` deletes the key.
@@ -68,7 +74,9 @@ impl DurableStore {
             }
         }
         let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_error)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
         for (key, value) in writes {
             match value {
                 Some(value) => tx.execute(
@@ -97,9 +105,12 @@ fn sql_error(err: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match err.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => StoreError::Full,
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
-            StoreError::Unavailable(err.to_string())
-        }
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly,
+        ) => StoreError::Unavailable(err.to_string()),
         _ => StoreError::Other(err.to_string()),
     }
 }
@@ -125,8 +136,15 @@ mod tests {
     fn commit_writes_and_deletes_together() {
         let dir = tempfile::tempdir().unwrap();
         let store = DurableStore::open(dir.path()).unwrap();
-        store.commit(&[("a".into(), Some(b"1".to_vec())), ("b".into(), Some(b"2".to_vec()))]).unwrap();
-        store.commit(&[("a".into(), None), ("b".into(), Some(b"3".to_vec()))]).unwrap();
+        store
+            .commit(&[
+                ("a".into(), Some(b"1".to_vec())),
+                ("b".into(), Some(b"2".to_vec())),
+            ])
+            .unwrap();
+        store
+            .commit(&[("a".into(), None), ("b".into(), Some(b"3".to_vec()))])
+            .unwrap();
         assert_eq!(store.get("a").unwrap(), None);
         assert_eq!(store.get("b").unwrap(), Some(b"3".to_vec()));
     }
@@ -135,7 +153,10 @@ mod tests {
     fn a_commit_with_a_bad_key_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = DurableStore::open(dir.path()).unwrap();
-        let err = store.commit(&[("good".into(), Some(b"1".to_vec())), ("bad key".into(), Some(b"2".to_vec()))]);
+        let err = store.commit(&[
+            ("good".into(), Some(b"1".to_vec())),
+            ("bad key".into(), Some(b"2".to_vec())),
+        ]);
         assert!(matches!(err, Err(StoreError::InvalidKey(_))));
         assert_eq!(store.get("good").unwrap(), None);
     }
@@ -151,7 +172,13 @@ mod tests {
     #[test]
     fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        DurableStore::open(dir.path()).unwrap().commit(&[("k".into(), Some(b"v".to_vec()))]).unwrap();
-        assert_eq!(DurableStore::open(dir.path()).unwrap().get("k").unwrap(), Some(b"v".to_vec()));
+        DurableStore::open(dir.path())
+            .unwrap()
+            .commit(&[("k".into(), Some(b"v".to_vec()))])
+            .unwrap();
+        assert_eq!(
+            DurableStore::open(dir.path()).unwrap().get("k").unwrap(),
+            Some(b"v".to_vec())
+        );
     }
 }

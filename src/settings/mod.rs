@@ -13,7 +13,8 @@ pub const EXCHANGE_SEND_PORT: u16 = 587;
 /// The seed's application (client) id, used for sign-in and admin consent (rule S10).
 pub const DEFAULT_CLIENT_ID: &str = "c88859d7-e6a2-48cb-acee-669df3387654";
 /// The seed's admin-consent redirect URI (rule S10).
-pub const DEFAULT_CONSENT_REDIRECT_URI: &str = "https://opencds-fb.fujifilm.com/gen/mfp_aux/adminConsent.html";
+pub const DEFAULT_CONSENT_REDIRECT_URI: &str =
+    "https://opencds-fb.fujifilm.com/gen/mfp_aux/adminConsent.html";
 /// The tenant used when none is configured: any work, school or personal account.
 pub const DEFAULT_TENANT: &str = "common";
 
@@ -177,10 +178,16 @@ impl SettingKey {
             Self::ReceivePort => "Port Number for receiving Email",
             Self::LoginCredentials => "Login Credentials for Email Send",
             Self::DeviceEmail => "Device Email Address",
-            Self::FromAuthEditOnLdapSuccess => "Allow Authenticated Users to Edit [From:] Field when Address Book (LDAP) Search Successful",
-            Self::FromAuthEditOnLdapFailure => "Allow Authenticated Users to Edit [From:] Field when Address Book (LDAP) Search Failure",
+            Self::FromAuthEditOnLdapSuccess => {
+                "Allow Authenticated Users to Edit [From:] Field when Address Book (LDAP) Search Successful"
+            }
+            Self::FromAuthEditOnLdapFailure => {
+                "Allow Authenticated Users to Edit [From:] Field when Address Book (LDAP) Search Failure"
+            }
             Self::FromGuestEdit => "Allow Guest Users to Edit [From:] Field",
-            Self::FromAuthSendDespiteLdapFailure => "Allow Authenticated Users to send Email despite LDAP Search Failure",
+            Self::FromAuthSendDespiteLdapFailure => {
+                "Allow Authenticated Users to send Email despite LDAP Search Failure"
+            }
             Self::FromEditWithoutAuth => "Edit [From:] Field when Authorization is not Required",
             Self::FromAliasSender => "Sender is an alias or proxy address of the signed-in account",
             Self::Tenant => "Tenant",
@@ -227,10 +234,16 @@ impl Settings {
             SettingKey::ReceivePort => self.receive_port.to_string(),
             SettingKey::LoginCredentials => self.login_credentials.as_str().to_owned(),
             SettingKey::DeviceEmail => self.device_email.clone(),
-            SettingKey::FromAuthEditOnLdapSuccess => yes_no(self.from.auth_edit_on_ldap_success).to_owned(),
-            SettingKey::FromAuthEditOnLdapFailure => yes_no(self.from.auth_edit_on_ldap_failure).to_owned(),
+            SettingKey::FromAuthEditOnLdapSuccess => {
+                yes_no(self.from.auth_edit_on_ldap_success).to_owned()
+            }
+            SettingKey::FromAuthEditOnLdapFailure => {
+                yes_no(self.from.auth_edit_on_ldap_failure).to_owned()
+            }
             SettingKey::FromGuestEdit => yes_no(self.from.guest_edit).to_owned(),
-            SettingKey::FromAuthSendDespiteLdapFailure => yes_no(self.from.auth_send_despite_ldap_failure).to_owned(),
+            SettingKey::FromAuthSendDespiteLdapFailure => {
+                yes_no(self.from.auth_send_despite_ldap_failure).to_owned()
+            }
             SettingKey::FromEditWithoutAuth => yes_no(self.from.edit_without_auth).to_owned(),
             SettingKey::FromAliasSender => yes_no(self.from.alias_sender).to_owned(),
             SettingKey::Tenant => self.tenant.clone(),
@@ -263,6 +276,10 @@ mod tests {
         assert_eq!(s.client_id, "c88859d7-e6a2-48cb-acee-669df3387654");
         assert_eq!(s.tenant, "common");
         assert!(s.from.auth_edit_on_ldap_failure && !s.from.auth_edit_on_ldap_success);
-        assert!(!s.from.guest_edit && !s.from.edit_without_auth && s.from.auth_send_despite_ldap_failure);
+        assert!(
+            !s.from.guest_edit
+                && !s.from.edit_without_auth
+                && s.from.auth_send_despite_ldap_failure
+        );
     }
 }

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::values::{
-    parse_client_id, parse_email, parse_host, parse_login_credentials, parse_port, parse_redirect_uri,
-    parse_service_provider, parse_tenant, parse_yes_no,
+    parse_client_id, parse_email, parse_host, parse_login_credentials, parse_port,
+    parse_redirect_uri, parse_service_provider, parse_tenant, parse_yes_no,
 };
 use super::{
-    EXCHANGE_SEND_PORT, EXCHANGE_SERVER, LoginCredentials, Origin, ServiceProvider, SettingKey, Settings,
+    EXCHANGE_SEND_PORT, EXCHANGE_SERVER, LoginCredentials, Origin, ServiceProvider, SettingKey,
+    Settings,
 };
 use crate::diagnose::{self, Diagnostic, Severity};
 use crate::error::{PanelError, PanelErrorKind};
@@ -26,13 +27,21 @@ pub struct Applied {
 }
 
 /// The keys the machine's control panel can edit; the rest are web-panel settings.
-pub const CONTROL_PANEL_KEYS: [SettingKey; 4] =
-    [SettingKey::SmtpServer, SettingKey::SendPort, SettingKey::ReceivePort, SettingKey::LoginCredentials];
+pub const CONTROL_PANEL_KEYS: [SettingKey; 4] = [
+    SettingKey::SmtpServer,
+    SettingKey::SendPort,
+    SettingKey::ReceivePort,
+    SettingKey::LoginCredentials,
+];
 
 const PROVIDER_LABEL: &str = "[Service Provider] is [Exchange Online/Outlook.com]";
 
 /// One Apply from `origin`: every change is accepted, or none is.
-pub fn apply(current: &Settings, origin: Origin, changes: &[(String, String)]) -> Result<Applied, PanelError> {
+pub fn apply(
+    current: &Settings,
+    origin: Origin,
+    changes: &[(String, String)],
+) -> Result<Applied, PanelError> {
     let changes = parse_keys(changes)?;
     match origin {
         Origin::WebPanel => apply_from_web_panel(current, &changes),
@@ -75,13 +84,19 @@ fn set_value(settings: &mut Settings, key: SettingKey, text: &str) -> Result<(),
         SettingKey::ReceivePort => settings.receive_port = parse_port(key, text)?,
         SettingKey::LoginCredentials => settings.login_credentials = parse_login_credentials(text)?,
         SettingKey::DeviceEmail => settings.device_email = parse_email(key, text)?,
-        SettingKey::FromAuthEditOnLdapSuccess => settings.from.auth_edit_on_ldap_success = parse_yes_no(key, text)?,
-        SettingKey::FromAuthEditOnLdapFailure => settings.from.auth_edit_on_ldap_failure = parse_yes_no(key, text)?,
+        SettingKey::FromAuthEditOnLdapSuccess => {
+            settings.from.auth_edit_on_ldap_success = parse_yes_no(key, text)?
+        }
+        SettingKey::FromAuthEditOnLdapFailure => {
+            settings.from.auth_edit_on_ldap_failure = parse_yes_no(key, text)?
+        }
         SettingKey::FromGuestEdit => settings.from.guest_edit = parse_yes_no(key, text)?,
         SettingKey::FromAuthSendDespiteLdapFailure => {
             settings.from.auth_send_despite_ldap_failure = parse_yes_no(key, text)?
         }
-        SettingKey::FromEditWithoutAuth => settings.from.edit_without_auth = parse_yes_no(key, text)?,
+        SettingKey::FromEditWithoutAuth => {
+            settings.from.edit_without_auth = parse_yes_no(key, text)?
+        }
         SettingKey::FromAliasSender => settings.from.alias_sender = parse_yes_no(key, text)?,
         SettingKey::Tenant => settings.tenant = parse_tenant(text)?,
         SettingKey::ClientId => settings.client_id = parse_client_id(text)?,
@@ -90,7 +105,10 @@ fn set_value(settings: &mut Settings, key: SettingKey, text: &str) -> Result<(),
     Ok(())
 }
 
-fn apply_from_web_panel(current: &Settings, changes: &BTreeMap<SettingKey, &str>) -> Result<Applied, PanelError> {
+fn apply_from_web_panel(
+    current: &Settings,
+    changes: &BTreeMap<SettingKey, &str>,
+) -> Result<Applied, PanelError> {
     let mut next = current.clone();
     for (&key, &text) in changes {
         set_value(&mut next, key, text)?;
@@ -102,10 +120,17 @@ fn apply_from_web_panel(current: &Settings, changes: &BTreeMap<SettingKey, &str>
             notices.extend(select_exchange_online(&mut next));
         }
     }
-    Ok(Applied { discard_grant: deselecting_exchange_online(current, &next), settings: next, notices })
+    Ok(Applied {
+        discard_grant: deselecting_exchange_online(current, &next),
+        settings: next,
+        notices,
+    })
 }
 
-fn apply_from_control_panel(current: &Settings, changes: &BTreeMap<SettingKey, &str>) -> Result<Applied, PanelError> {
+fn apply_from_control_panel(
+    current: &Settings,
+    changes: &BTreeMap<SettingKey, &str>,
+) -> Result<Applied, PanelError> {
     for &key in changes.keys() {
         check_control_panel_key(key)?;
     }
@@ -124,7 +149,11 @@ fn apply_from_control_panel(current: &Settings, changes: &BTreeMap<SettingKey, &
         set_value(&mut next, key, text)?;
     }
     notices.extend(diagnose::credentials_not_system(&next));
-    Ok(Applied { discard_grant: deselecting_exchange_online(current, &next), settings: next, notices })
+    Ok(Applied {
+        discard_grant: deselecting_exchange_online(current, &next),
+        settings: next,
+        notices,
+    })
 }
 
 /// S2: selecting Exchange Online fixes the server to `smtp.office365.com` and the send
@@ -157,7 +186,10 @@ pub fn select_exchange_online(next: &mut Settings) -> Vec<Diagnostic> {
 /// send port are fixed and Login Credentials must be System. A change to any of them is
 /// refused naming the field; the receive port stays editable. Restating the fixed value
 /// is not a change.
-pub fn check_fixed_by_provider(next: &Settings, changes: &BTreeMap<SettingKey, &str>) -> Result<(), PanelError> {
+pub fn check_fixed_by_provider(
+    next: &Settings,
+    changes: &BTreeMap<SettingKey, &str>,
+) -> Result<(), PanelError> {
     let fixed = |key: SettingKey, code: &'static str, what: String| {
         PanelError::new(
             PanelErrorKind::FixedByProvider,
@@ -167,11 +199,21 @@ pub fn check_fixed_by_provider(next: &Settings, changes: &BTreeMap<SettingKey, &
             "Leave it as it is (only [Port Number for receiving Email] may be changed), or set [Service Provider] to [Not Selected] first.",
         )
     };
-    if changes.contains_key(&SettingKey::SmtpServer) && !next.smtp_server.eq_ignore_ascii_case(EXCHANGE_SERVER) {
-        return Err(fixed(SettingKey::SmtpServer, "smtp-server-fixed", format!("it must be {EXCHANGE_SERVER}")));
+    if changes.contains_key(&SettingKey::SmtpServer)
+        && !next.smtp_server.eq_ignore_ascii_case(EXCHANGE_SERVER)
+    {
+        return Err(fixed(
+            SettingKey::SmtpServer,
+            "smtp-server-fixed",
+            format!("it must be {EXCHANGE_SERVER}"),
+        ));
     }
     if changes.contains_key(&SettingKey::SendPort) && next.send_port != EXCHANGE_SEND_PORT {
-        return Err(fixed(SettingKey::SendPort, "send-port-fixed", format!("it must be {EXCHANGE_SEND_PORT}")));
+        return Err(fixed(
+            SettingKey::SendPort,
+            "send-port-fixed",
+            format!("it must be {EXCHANGE_SEND_PORT}"),
+        ));
     }
     if changes.contains_key(&SettingKey::LoginCredentials)
         && next.login_credentials == LoginCredentials::RemotelyAuthenticatedUser
@@ -206,13 +248,19 @@ pub fn deselecting_exchange_online(current: &Settings, next: &Settings) -> bool 
 /// S5: while Exchange Online is selected, SMTP edits on the control panel are not enabled,
 /// except typing a server name (S4) and Login Credentials (S6, which the seed warns about).
 pub fn check_control_panel_locked(changes: &BTreeMap<SettingKey, &str>) -> Result<(), PanelError> {
-    match changes.keys().find(|&&key| key != SettingKey::LoginCredentials) {
+    match changes
+        .keys()
+        .find(|&&key| key != SettingKey::LoginCredentials)
+    {
         None => Ok(()),
         Some(&key) => Err(PanelError::new(
             PanelErrorKind::NotEnabledOnControlPanel,
             Some(key.as_str()),
             "control-panel-locked",
-            format!("[{}] cannot be changed on the control panel while {PROVIDER_LABEL}.", key.label()),
+            format!(
+                "[{}] cannot be changed on the control panel while {PROVIDER_LABEL}.",
+                key.label()
+            ),
             "Change it in CentreWare Internet Services (Properties > Connectivity > Protocols > SMTP Server > General).",
         )),
     }
@@ -228,7 +276,10 @@ pub fn check_control_panel_key(key: SettingKey) -> Result<(), PanelError> {
         PanelErrorKind::NotEnabledOnControlPanel,
         Some(key.as_str()),
         "web-panel-only",
-        format!("[{}] is set in CentreWare Internet Services, not on the control panel.", key.label()),
+        format!(
+            "[{}] is set in CentreWare Internet Services, not on the control panel.",
+            key.label()
+        ),
         "Log in to CentreWare Internet Services as system administrator and change it there.",
     ))
 }
@@ -244,7 +295,10 @@ mod tests {
     use super::*;
 
     fn changes(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn web(current: &Settings, pairs: &[(&str, &str)]) -> Result<Applied, PanelError> {
@@ -256,7 +310,12 @@ mod tests {
     }
 
     fn exchange() -> Settings {
-        web(&Settings::default(), &[("service-provider", "exchange-online")]).unwrap().settings
+        web(
+            &Settings::default(),
+            &[("service-provider", "exchange-online")],
+        )
+        .unwrap()
+        .settings
     }
 
     #[test]
@@ -277,26 +336,55 @@ mod tests {
     fn server_and_send_port_are_fixed_under_exchange_naming_the_field() {
         let eo = exchange();
         let err = web(&eo, &[("smtp-server", "mail.example.com")]).unwrap_err();
-        assert_eq!((err.kind, err.field.as_deref(), err.code), (PanelErrorKind::FixedByProvider, Some("smtp-server"), "smtp-server-fixed"));
+        assert_eq!(
+            (err.kind, err.field.as_deref(), err.code),
+            (
+                PanelErrorKind::FixedByProvider,
+                Some("smtp-server"),
+                "smtp-server-fixed"
+            )
+        );
         assert!(err.message.contains("Exchange Online/Outlook.com"));
         let err = web(&eo, &[("send-port", "25")]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("send-port"));
         // Restating the fixed values is not a change.
-        assert!(web(&eo, &[("smtp-server", "smtp.office365.com"), ("send-port", "587")]).is_ok());
+        assert!(
+            web(
+                &eo,
+                &[("smtp-server", "smtp.office365.com"), ("send-port", "587")]
+            )
+            .is_ok()
+        );
         // The receive port stays editable.
-        assert_eq!(web(&eo, &[("receive-port", "995")]).unwrap().settings.receive_port, 995);
+        assert_eq!(
+            web(&eo, &[("receive-port", "995")])
+                .unwrap()
+                .settings
+                .receive_port,
+            995
+        );
     }
 
     #[test]
     fn selecting_exchange_with_another_server_in_the_same_apply_is_refused() {
-        let err = web(&Settings::default(), &[("service-provider", "exchange-online"), ("smtp-server", "mail.example.com")]).unwrap_err();
+        let err = web(
+            &Settings::default(),
+            &[
+                ("service-provider", "exchange-online"),
+                ("smtp-server", "mail.example.com"),
+            ],
+        )
+        .unwrap_err();
         assert_eq!(err.code, "smtp-server-fixed");
     }
 
     #[test]
     fn control_panel_server_entry_resets_provider_and_discards_grant() {
         let applied = control(&exchange(), &[("smtp-server", "mail.example.com")]).unwrap();
-        assert_eq!(applied.settings.service_provider, ServiceProvider::NotSelected);
+        assert_eq!(
+            applied.settings.service_provider,
+            ServiceProvider::NotSelected
+        );
         assert_eq!(applied.settings.smtp_server, "mail.example.com");
         assert!(applied.discard_grant);
         assert_eq!(applied.notices[0].code, "provider-reset-by-control-panel");
@@ -311,49 +399,109 @@ mod tests {
     #[test]
     fn control_panel_other_smtp_edits_are_not_enabled_under_exchange() {
         let err = control(&exchange(), &[("send-port", "25")]).unwrap_err();
-        assert_eq!((err.kind, err.code), (PanelErrorKind::NotEnabledOnControlPanel, "control-panel-locked"));
+        assert_eq!(
+            (err.kind, err.code),
+            (
+                PanelErrorKind::NotEnabledOnControlPanel,
+                "control-panel-locked"
+            )
+        );
         let err = control(&exchange(), &[("receive-port", "26")]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("receive-port"));
         // Without Exchange Online the control panel edits freely.
-        assert_eq!(control(&Settings::default(), &[("send-port", "465")]).unwrap().settings.send_port, 465);
+        assert_eq!(
+            control(&Settings::default(), &[("send-port", "465")])
+                .unwrap()
+                .settings
+                .send_port,
+            465
+        );
     }
 
     #[test]
     fn control_panel_cannot_touch_web_panel_settings() {
-        let err = control(&Settings::default(), &[("service-provider", "exchange-online")]).unwrap_err();
+        let err = control(
+            &Settings::default(),
+            &[("service-provider", "exchange-online")],
+        )
+        .unwrap_err();
         assert_eq!(err.code, "web-panel-only");
-        assert_eq!(control(&Settings::default(), &[("from.guest-edit", "yes")]).unwrap_err().code, "web-panel-only");
+        assert_eq!(
+            control(&Settings::default(), &[("from.guest-edit", "yes")])
+                .unwrap_err()
+                .code,
+            "web-panel-only"
+        );
     }
 
     #[test]
     fn remote_user_is_switched_to_system_with_a_notice_on_selection() {
-        let start = web(&Settings::default(), &[("login-credentials", "remotely-authenticated-user")]).unwrap().settings;
+        let start = web(
+            &Settings::default(),
+            &[("login-credentials", "remotely-authenticated-user")],
+        )
+        .unwrap()
+        .settings;
         let applied = web(&start, &[("service-provider", "exchange-online")]).unwrap();
         assert_eq!(applied.settings.login_credentials, LoginCredentials::System);
-        assert!(applied.notices.iter().any(|n| n.code == "login-credentials-switched-to-system"));
+        assert!(
+            applied
+                .notices
+                .iter()
+                .any(|n| n.code == "login-credentials-switched-to-system")
+        );
     }
 
     #[test]
     fn web_panel_refuses_remote_user_under_exchange_but_control_panel_warns() {
-        let err = web(&exchange(), &[("login-credentials", "remotely-authenticated-user")]).unwrap_err();
+        let err = web(
+            &exchange(),
+            &[("login-credentials", "remotely-authenticated-user")],
+        )
+        .unwrap_err();
         assert_eq!(err.code, "login-credentials-fixed");
-        let applied = control(&exchange(), &[("login-credentials", "remotely-authenticated-user")]).unwrap();
-        assert_eq!(applied.settings.login_credentials, LoginCredentials::RemotelyAuthenticatedUser);
+        let applied = control(
+            &exchange(),
+            &[("login-credentials", "remotely-authenticated-user")],
+        )
+        .unwrap();
+        assert_eq!(
+            applied.settings.login_credentials,
+            LoginCredentials::RemotelyAuthenticatedUser
+        );
         assert_eq!(applied.notices[0].code, "login-credentials-not-system");
     }
 
     #[test]
     fn leaving_exchange_on_the_web_panel_discards_the_grant_and_unlocks_the_server() {
-        let applied = web(&exchange(), &[("service-provider", "not-selected"), ("smtp-server", "mail.example.com")]).unwrap();
+        let applied = web(
+            &exchange(),
+            &[
+                ("service-provider", "not-selected"),
+                ("smtp-server", "mail.example.com"),
+            ],
+        )
+        .unwrap();
         assert!(applied.discard_grant);
         assert_eq!(applied.settings.smtp_server, "mail.example.com");
     }
 
     #[test]
     fn unknown_and_repeated_keys_are_refused_whole() {
-        let err = web(&Settings::default(), &[("receive-port", "26"), ("smtp-servr", "x")]).unwrap_err();
-        assert_eq!((err.kind, err.field.as_deref()), (PanelErrorKind::UnknownKey, Some("smtp-servr")));
-        let err = web(&Settings::default(), &[("receive-port", "26"), ("receive-port", "27")]).unwrap_err();
+        let err = web(
+            &Settings::default(),
+            &[("receive-port", "26"), ("smtp-servr", "x")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.kind, err.field.as_deref()),
+            (PanelErrorKind::UnknownKey, Some("smtp-servr"))
+        );
+        let err = web(
+            &Settings::default(),
+            &[("receive-port", "26"), ("receive-port", "27")],
+        )
+        .unwrap_err();
         assert_eq!(err.code, "duplicate-key");
     }
 
