@@ -1,1 +1,134 @@
+//! The sandbox holds: a call that loops, traps or hoards memory returns an error, the host
+//! stays up and the next call runs on a fresh instance; the component gets no WASI
+//! filesystem, sockets or HTTP.
 
+use std::time::{Duration, Instant};
+
+use mfp_component_tests::options;
+use mfp_host::component::{ComponentSource, EMBEDDED, FIXTURE_RUNAWAY_PATH};
+use mfp_host::device::{Device, DeviceError};
+use mfp_host::runtime::CallError;
+
+fn runaway_device(dir: &std::path::Path) -> Device {
+    let mut opts = options(dir);
+    opts.component = ComponentSource::File(FIXTURE_RUNAWAY_PATH.into());
+    opts.runtime.call_timeout = Duration::from_millis(200);
+    opts.runtime.memory_limit = 16 << 20;
+    Device::open(opts).expect("fixture loads")
+}
+
+#[test]
+fn a_call_that_never_returns_is_stopped_at_its_deadline_and_the_next_call_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = runaway_device(dir.path());
+    let started = Instant::now();
+    let err = device.settings().unwrap_err();
+    assert!(
+        matches!(err, DeviceError::Sandbox(CallError::DeadlineExceeded(_))),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the deadline did not stop the loop"
+    );
+    assert_eq!(err.diagnosis().0, "component-deadline");
+    assert_eq!(
+        device.control_panel_view().unwrap().smtp_server,
+        "fixture.example"
+    );
+}
+
+#[test]
+fn a_trapping_call_returns_an_error_and_the_next_call_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = runaway_device(dir.path());
+    let err = device
+        .apply(mfp_component_tests::Origin::WebPanel, &[])
+        .unwrap_err();
+    assert!(
+        matches!(err, DeviceError::Sandbox(CallError::Trap(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.diagnosis().0, "component-trap");
+    assert_eq!(
+        device.control_panel_view().unwrap().smtp_server,
+        "fixture.example"
+    );
+}
+
+#[test]
+fn a_call_that_hoards_memory_hits_the_cap_and_the_next_call_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = runaway_device(dir.path());
+    let err = device.diagnostics().unwrap_err();
+    assert!(
+        matches!(err, DeviceError::Sandbox(CallError::MemoryLimit(16))),
+        "{err:?}"
+    );
+    assert_eq!(
+        device.control_panel_view().unwrap().smtp_server,
+        "fixture.example"
+    );
+}
+
+#[test]
+fn the_component_imports_no_wasi_filesystem_sockets_or_http() {
+    let info = mfp_host::runtime::inspect(EMBEDDED).unwrap();
+    assert!(
+        info.imports
+            .iter()
+            .any(|i| i.starts_with("mfp:smtp-oauth/store@"))
+    );
+    for import in &info.imports {
+        assert!(
+            !["wasi:filesystem", "wasi:sockets", "wasi:http"]
+                .iter()
+                .any(|p| import.starts_with(p)),
+            "forbidden import {import}"
+        );
+        assert!(
+            mfp_host::sandbox::GRANTED_WASI
+                .iter()
+                .any(|p| import.starts_with(p))
+                || import.starts_with("mfp:smtp-oauth/"),
+            "ungranted import {import}"
+        );
+    }
+    assert_eq!(info.exports, ["mfp:smtp-oauth/panel@0.1.0"]);
+}
+
+#[test]
+fn a_component_that_imports_the_filesystem_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(
+        r#"(component
+            (import "wasi:filesystem/preopens@0.2.6" (instance (export "get-directories" (func))))
+        )"#,
+    )
+    .unwrap();
+    let path = dir.path().join("greedy.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    let mut opts = options(&dir.path().join("state"));
+    opts.component = ComponentSource::File(path);
+    let err = Device::open(opts)
+        .err()
+        .expect("a component importing the filesystem must not load");
+    assert!(matches!(err, DeviceError::Component { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("wasi:filesystem/preopens"),
+        "{err}"
+    );
+    assert_eq!(err.diagnosis().0, "component-invalid");
+}
+
+#[test]
+fn the_second_start_loads_the_compiled_component_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = mfp_host::device::DeviceOptions::new(dir.path());
+    let first = Device::open(opts.clone()).unwrap();
+    assert_eq!(first.cache_outcome(), mfp_host::cache::CacheOutcome::Stored);
+    drop(first);
+    let second = Device::open(opts).unwrap();
+    assert_eq!(second.cache_outcome(), mfp_host::cache::CacheOutcome::Hit);
+    assert!(second.settings().is_ok());
+}

@@ -21,6 +21,7 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         world: "device-panel",
         path: "../wit",
+        additional_derives: [PartialEq],
     });
 
     pub use exports::mfp::smtp_oauth::panel;
