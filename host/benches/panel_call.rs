@@ -1,1 +1,135 @@
-fn main() {}
+//! Figures for issue 2, printed (never asserted):
+//! - the release component's size and its import list;
+//! - one panel call (apply + store commit) through wasmtime versus the same Rust code
+//!   called natively on the same SQLite store, as a ratio measured in this run;
+//! - the host's cold start (process start to the first answer of `settings show`) with
+//!   and without the precompiled-component cache.
+//!
+//! Run with `cargo bench -p mfp-host --bench panel_call`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mfp_host::bindings::types::Origin;
+use mfp_host::component::EMBEDDED;
+use mfp_host::device::{Device, DeviceOptions};
+use mfp_host::store::DurableStore;
+use mfp_smtp_oauth::storage::{Storage, StoreError, Write};
+
+/// The host's SQLite store seen through the core's `Storage` trait, for the native baseline.
+struct NativeStore(DurableStore);
+
+fn store_error(err: mfp_host::bindings::store::StoreError) -> StoreError {
+    StoreError::Other(format!("{err:?}"))
+}
+
+impl Storage for NativeStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key).map_err(store_error)
+    }
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.0.commit(&writes).map_err(store_error)
+    }
+}
+
+/// Alternates the receive port so every Apply really commits.
+fn change(i: usize) -> Vec<(String, String)> {
+    vec![("receive-port".to_owned(), (2000 + i % 2).to_string())]
+}
+
+fn mean(total: Duration, n: usize) -> f64 {
+    total.as_secs_f64() * 1e6 / n as f64
+}
+
+fn time(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    for i in 0..n / 10 {
+        f(i); // warm-up
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    mean(start.elapsed(), n)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn cold_start_ms(state: &Path, extra: &[&str], runs: usize) -> f64 {
+    let exe = env!("CARGO_BIN_EXE_mfp-host");
+    let samples = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            let out = Command::new(exe)
+                .arg("--state-dir")
+                .arg(state)
+                .args(extra)
+                .args(["settings", "show"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(samples)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; there are no test cases here.
+    }
+    println!(
+        "component size: {} bytes ({:.1} KiB; bar 256 KiB)",
+        EMBEDDED.len(),
+        EMBEDDED.len() as f64 / 1024.0
+    );
+    let info = mfp_host::runtime::inspect(EMBEDDED).unwrap();
+    println!("component imports ({}):", info.imports.len());
+    for import in &info.imports {
+        println!("  {import}");
+    }
+
+    let n = 500;
+    let wasm_dir = tempfile::tempdir().unwrap();
+    let device = Device::open(DeviceOptions::new(wasm_dir.path())).unwrap();
+    let native_dir = tempfile::tempdir().unwrap();
+    let native = NativeStore(DurableStore::open(native_dir.path()).unwrap());
+
+    let wasm_apply = time(n, |i| {
+        device.apply(Origin::WebPanel, &change(i)).unwrap();
+    });
+    let native_apply = time(n, |i| {
+        mfp_smtp_oauth::panel::apply(
+            &native,
+            mfp_smtp_oauth::settings::Origin::WebPanel,
+            &change(i),
+        )
+        .unwrap();
+    });
+    println!(
+        "apply + commit (fsync): wasmtime {wasm_apply:.1} µs, native {native_apply:.1} µs, ratio {:.2}x (target <= 2x)",
+        wasm_apply / native_apply
+    );
+    let wasm_read = time(n * 4, |_| {
+        device.settings().unwrap();
+    });
+    let native_read = time(n * 4, |_| {
+        mfp_smtp_oauth::panel::settings(&native).unwrap();
+    });
+    println!(
+        "settings read (no commit): wasmtime {wasm_read:.1} µs, native {native_read:.1} µs, ratio {:.2}x (instantiation per call included)",
+        wasm_read / native_read
+    );
+
+    let runs = 7;
+    let cold_dir = tempfile::tempdir().unwrap();
+    let uncached = cold_start_ms(cold_dir.path(), &["--no-compile-cache"], runs);
+    cold_start_ms(cold_dir.path(), &[], 1); // fills the cache
+    let cached = cold_start_ms(cold_dir.path(), &[], runs);
+    println!(
+        "cold start to first `settings show` answer (median of {runs}): {uncached:.1} ms compiling, {cached:.1} ms from the cache"
+    );
+}
