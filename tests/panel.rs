@@ -218,10 +218,15 @@ fn s10_defaults_are_the_seeds_and_configurable() {
 
 /// Every Apply writes a server name and two ports that carry the same number, so a
 /// mixed state (parts of two Applies) is visible as a mismatch.
+/// One read of the settings, so the three values come from the same state.
 fn consistent(device: &Device) -> (String, String, String) {
-    let server = value_of(device, "smtp-server");
-    let send = value_of(device, "send-port");
-    let receive = value_of(device, "receive-port");
+    let entries = device.settings().unwrap();
+    let value = |key: &str| entries.iter().find(|e| e.key == key).unwrap().value.clone();
+    let (server, send, receive) = (
+        value("smtp-server"),
+        value("send-port"),
+        value("receive-port"),
+    );
     let number = server
         .split('.')
         .next()
@@ -253,7 +258,7 @@ fn interleaved_web_and_control_panel_applies_end_in_the_latest_one_whole() {
             let device = t.reopen();
             let last = last.clone();
             scope.spawn(move || {
-                for i in 0..20 {
+                for i in 0..40 {
                     let n = (base + i).to_string();
                     let server = format!("{origin}-{n}.example.com");
                     let pairs = [
@@ -272,7 +277,7 @@ fn interleaved_web_and_control_panel_applies_end_in_the_latest_one_whole() {
                 }
                 last.lock()
                     .unwrap()
-                    .push(format!("{origin}-{}.example.com", base + 19));
+                    .push(format!("{origin}-{}.example.com", base + 39));
             });
         }
     });
