@@ -4,9 +4,13 @@
 
 pub mod diagnose;
 pub mod error;
+pub mod mime;
 pub mod panel;
 pub mod settings;
+pub mod signin;
+pub mod smtp;
 pub mod storage;
+pub mod xoauth2;
 
 /// The WIT bindings. Only built for wasm: natively, the core modules above are the API
 /// (the export symbols of a component cannot be linked into a native library).

@@ -1,0 +1,164 @@
+//! Administrator consent on Microsoft Entra ID (rule S10). Before the device can sign in
+//! with a work or school account, a Global Administrator of the tenant consents, once per
+//! tenant, to the application reading basic account information and sending mail. The
+//! seed gives the URL to open; personal Microsoft accounts (Outlook.com) need no consent.
+
+use super::SigninConfig;
+use super::id_token::Account;
+use crate::diagnose::{Diagnostic, Severity};
+
+/// The tenant segment of the consent URL. Consent is granted by an organization, so
+/// `consumers` (personal accounts only, where consent is never needed) becomes `common`,
+/// as in the seed; any other tenant is kept, so a single-tenant registration works too.
+pub fn consent_tenant(tenant: &str) -> &str {
+    if tenant.eq_ignore_ascii_case("consumers") || tenant.is_empty() {
+        "common"
+    } else {
+        tenant
+    }
+}
+
+/// S10: `{authority}/{tenant-or-common}/adminconsent?client_id=…&redirect_uri=…`, the seed's
+/// URL for the seed's defaults. The query is form-encoded, so the redirect URI appears
+/// percent-encoded; browsers and the identity platform decode it to the seed's value.
+pub fn admin_consent_url(config: &SigninConfig) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &config.client_id)
+        .append_pair("redirect_uri", &config.consent_redirect_uri)
+        .finish();
+    format!(
+        "{}/{}/adminconsent?{query}",
+        config.authority.trim_end_matches('/'),
+        consent_tenant(&config.tenant)
+    )
+}
+
+/// S10: whether the administrator-consent step applies to `account`: not for personal
+/// Microsoft accounts (Outlook.com), where the seed says it is not needed.
+pub fn consent_applies_to(account: &Account) -> bool {
+    !account.is_personal()
+}
+
+/// S10: the consent step to show before sign-in, or `None` when it does not apply: the
+/// tenant is `consumers` (personal accounts only), or `signed_in` is an account of the
+/// tenant that already signed in (consent is needed once per tenant, and a successful
+/// work-account sign-in proves it was given) or a personal account.
+pub fn consent_notice(config: &SigninConfig, signed_in: Option<&Account>) -> Option<Diagnostic> {
+    if config.tenant.eq_ignore_ascii_case("consumers") || signed_in.is_some() {
+        return None;
+    }
+    Some(Diagnostic::new(
+        "admin-consent",
+        Severity::Info,
+        "To send with an Exchange Online (work or school) address, a Global Administrator of the tenant must first consent to the application reading basic account information and sending email. Once per tenant; not needed for Outlook.com.",
+        format!(
+            "Open {} in a browser, log in as a Global Administrator, confirm and click [Accept], and close the browser when consent succeeded.",
+            admin_consent_url(config)
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{DEFAULT_CLIENT_ID, DEFAULT_CONSENT_REDIRECT_URI, Settings};
+    use crate::signin::DEFAULT_AUTHORITY;
+
+    /// The URL printed in the seed, step 1 of "Administrator Consent on Microsoft Entra ID".
+    const SEED_URL: &str = "https://login.microsoftonline.com/common/adminconsent?client_id=c88859d7-e6a2-48cb-acee-669df3387654&redirect_uri=https://opencds-fb.fujifilm.com/gen/mfp_aux/adminConsent.html";
+
+    fn split(url: &str) -> (&str, Vec<(String, String)>) {
+        let (base, query) = url.split_once('?').unwrap();
+        (
+            base,
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn default_settings_give_the_seeds_consent_url() {
+        let config = SigninConfig::from_settings(&Settings::default(), DEFAULT_AUTHORITY);
+        let url = admin_consent_url(&config);
+        assert_eq!(split(&url), split(SEED_URL));
+        let (base, query) = split(&url);
+        assert_eq!(
+            base,
+            "https://login.microsoftonline.com/common/adminconsent"
+        );
+        assert_eq!(
+            query,
+            [
+                ("client_id".to_owned(), DEFAULT_CLIENT_ID.to_owned()),
+                (
+                    "redirect_uri".to_owned(),
+                    DEFAULT_CONSENT_REDIRECT_URI.to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            query[1].1,
+            "https://opencds-fb.fujifilm.com/gen/mfp_aux/adminConsent.html"
+        );
+    }
+
+    #[test]
+    fn configured_tenant_client_and_redirect_are_used() {
+        let config = SigninConfig {
+            authority: "https://login.example.test/".into(),
+            tenant: "contoso.onmicrosoft.com".into(),
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            consent_redirect_uri: "https://example.test/consent?x=1&y=2".into(),
+        };
+        let url = admin_consent_url(&config);
+        let (base, query) = split(&url);
+        assert_eq!(
+            base,
+            "https://login.example.test/contoso.onmicrosoft.com/adminconsent"
+        );
+        assert_eq!(query[0].1, "11111111-2222-3333-4444-555555555555");
+        assert_eq!(query[1].1, "https://example.test/consent?x=1&y=2");
+        assert_eq!(
+            query.len(),
+            2,
+            "the redirect URI's own query stays inside it"
+        );
+    }
+
+    #[test]
+    fn consumers_tenant_consents_through_common() {
+        assert_eq!(consent_tenant("consumers"), "common");
+        assert_eq!(consent_tenant("organizations"), "organizations");
+    }
+
+    #[test]
+    fn consent_notice_is_shown_for_work_tenants_until_someone_signed_in() {
+        let config = SigninConfig::default();
+        let notice = consent_notice(&config, None).unwrap();
+        assert_eq!(notice.code, "admin-consent");
+        assert!(notice.remedy.contains("/common/adminconsent?client_id="));
+        assert!(notice.message.contains("not needed for Outlook.com"));
+        let consumers = SigninConfig {
+            tenant: "consumers".into(),
+            ..SigninConfig::default()
+        };
+        assert!(consent_notice(&consumers, None).is_none());
+    }
+
+    #[test]
+    fn personal_accounts_need_no_consent() {
+        let personal = Account {
+            preferred_username: Some("someone@outlook.com".into()),
+            tid: Some(crate::signin::id_token::PERSONAL_TENANT_ID.into()),
+            ..Account::default()
+        };
+        assert!(!consent_applies_to(&personal));
+        let work = Account {
+            tid: Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
+            ..Account::default()
+        };
+        assert!(consent_applies_to(&work));
+        assert!(consent_notice(&SigninConfig::default(), Some(&personal)).is_none());
+    }
+}

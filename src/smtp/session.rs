@@ -1,0 +1,1227 @@
+//! The client state machine of one submission: one message, one connection.
+
+use std::fmt;
+
+use super::capabilities::Capabilities;
+use super::command::{self, check_address, check_ehlo_name};
+use super::data::DotStuffer;
+use super::reply::{Reply, ReplyParser};
+use super::{SmtpError, Stage};
+use crate::xoauth2::{self, AuthMode, Credentials, Exchange};
+
+/// What happens when some recipients are refused and others accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecipientPolicy {
+    /// Send to nobody: the session fails with every refusal. A scan that reaches only
+    /// part of its recipients is easy to miss on a printer.
+    #[default]
+    RequireAll,
+    /// Send to the accepted recipients; the refusals are listed in the [`Report`].
+    DeliverToAccepted,
+}
+
+/// How the session introduces itself and authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The device's name in `EHLO` (its host name, or an address literal).
+    pub ehlo_name: String,
+    /// Where the XOAUTH2 response goes; Exchange Online takes it on the AUTH line.
+    pub auth_mode: AuthMode,
+    pub recipient_policy: RecipientPolicy,
+}
+
+impl SessionConfig {
+    /// Defaults for Exchange Online: initial response, every recipient required.
+    pub fn new(ehlo_name: impl Into<String>) -> Self {
+        Self {
+            ehlo_name: ehlo_name.into(),
+            auth_mode: AuthMode::InitialResponse,
+            recipient_policy: RecipientPolicy::RequireAll,
+        }
+    }
+}
+
+/// Who the message is from and to (the SMTP envelope, not the headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sender: the Device Email Address.
+    pub from: String,
+    /// The recipients, in the order they are given to the server.
+    pub to: Vec<String>,
+    /// The size of the message in bytes, when known: announced with `SIZE=` and checked
+    /// against the server's limit before the sign-in.
+    pub size: Option<u64>,
+}
+
+/// A recipient the server refused, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub recipient: String,
+    pub reply: Reply,
+}
+
+/// The outcome of a message the server accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// Recipients the server accepted.
+    pub accepted: Vec<String>,
+    /// Recipients the server refused (only under [`RecipientPolicy::DeliverToAccepted`]).
+    pub refused: Vec<Refusal>,
+    /// The server's reply to the message, e.g. `250 2.0.0 OK <id> [Hostname=…]`.
+    pub reply: Reply,
+}
+
+/// What the driver must do next; see the module docs for the loop. `Debug` shows the
+/// length of a write, never its bytes (the AUTH line holds the token).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Write these bytes to the connection. They may hold the access token: never log them.
+    Write(Vec<u8>),
+    /// Read from the connection and pass what arrived to [`Session::feed`] (or call
+    /// [`Session::connection_closed`] if the server closed it).
+    Read,
+    /// The server agreed to STARTTLS: perform the TLS handshake on the connection,
+    /// verifying the server's certificate, then call [`Session::tls_established`].
+    StartTls,
+    /// The server waits for the message: pass the next chunk to [`Session::write_body`],
+    /// or call [`Session::finish_body`] after the last one.
+    SendBody,
+    /// The server accepted the message; `QUIT` was handed out before this event. Close
+    /// the connection (reading the `221` is optional).
+    Sent(Report),
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Write(bytes) => write!(f, "Write(<{} bytes>)", bytes.len()),
+            Event::Read => f.write_str("Read"),
+            Event::StartTls => f.write_str("StartTls"),
+            Event::SendBody => f.write_str("SendBody"),
+            Event::Sent(report) => f.debug_tuple("Sent").field(report).finish(),
+        }
+    }
+}
+
+/// Where the session stands. Private: the driver sees [`Event`]s.
+enum State {
+    Greeting,
+    Ehlo { tls: bool },
+    StartTls,
+    TlsHandshake,
+    Auth(Exchange),
+    MailFrom,
+    RcptTo { next: usize },
+    Data,
+    Body(DotStuffer),
+    Message,
+    Sent(Report),
+    Failed(SmtpError),
+}
+
+/// One SMTP submission, sans-IO. Build it with [`Session::new`], then drive it with
+/// [`Session::next_event`].
+pub struct Session {
+    ehlo_name: String,
+    auth_mode: AuthMode,
+    recipient_policy: RecipientPolicy,
+    envelope: Envelope,
+    /// Held until the sign-in starts, then moved into the exchange and dropped after it.
+    credentials: Option<Credentials>,
+    state: State,
+    parser: ReplyParser,
+    capabilities: Capabilities,
+    /// Bytes waiting to be written; may hold the access token.
+    output: Vec<u8>,
+    accepted: Vec<String>,
+    refused: Vec<Refusal>,
+}
+
+impl Session {
+    /// Checks every input that ends up in a command (EHLO name, addresses) and refuses
+    /// the session, typed, before anything is sent.
+    pub fn new(
+        config: SessionConfig,
+        credentials: Credentials,
+        envelope: Envelope,
+    ) -> Result<Self, SmtpError> {
+        check_ehlo_name(&config.ehlo_name)?;
+        check_address("from", &envelope.from)?;
+        if envelope.to.is_empty() {
+            return Err(SmtpError::NoRecipients);
+        }
+        for (i, to) in envelope.to.iter().enumerate() {
+            check_address(&format!("to[{i}]"), to)?;
+        }
+        Ok(Self {
+            ehlo_name: config.ehlo_name,
+            auth_mode: config.auth_mode,
+            recipient_policy: config.recipient_policy,
+            envelope,
+            credentials: Some(credentials),
+            state: State::Greeting,
+            parser: ReplyParser::default(),
+            capabilities: Capabilities::default(),
+            output: Vec::new(),
+            accepted: Vec::new(),
+            refused: Vec::new(),
+        })
+    }
+
+    /// What to do next. Pending bytes come first, as [`Event::Write`]; a failure is
+    /// returned once they are out, and again on every later call.
+    pub fn next_event(&mut self) -> Result<Event, SmtpError> {
+        if !self.output.is_empty() {
+            return Ok(Event::Write(std::mem::take(&mut self.output)));
+        }
+        Ok(match &self.state {
+            State::Failed(err) => return Err(err.clone()),
+            State::Sent(report) => Event::Sent(report.clone()),
+            State::TlsHandshake => Event::StartTls,
+            State::Body(_) => Event::SendBody,
+            _ => Event::Read,
+        })
+    }
+
+    /// Takes bytes read from the connection, in pieces of any size. Replies are handled
+    /// as they complete; a bad one fails the session (see [`Session::next_event`]).
+    pub fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match self.state {
+                State::Sent(_) | State::Failed(_) => return, // e.g. the 221 to QUIT
+                State::TlsHandshake => {
+                    // Bytes after the 220 to STARTTLS, before TLS: an attacker's injected
+                    // replies would be taken for the server's (RFC 3207 §5).
+                    return self.fail(
+                        SmtpError::Protocol {
+                            stage: Stage::StartTls,
+                            what: "it sent data after agreeing to STARTTLS, before TLS started"
+                                .into(),
+                        },
+                        false,
+                    );
+                }
+                State::Body(_) => {
+                    return self.fail(
+                        SmtpError::Protocol {
+                            stage: Stage::Message,
+                            what: "it sent a reply while the message was being sent".into(),
+                        },
+                        false,
+                    );
+                }
+                _ => {}
+            }
+            let (consumed, result) = self.parser.parse(input);
+            input = &input[consumed..];
+            match result {
+                Ok(None) => {}
+                Ok(Some(reply)) => self.on_reply(reply),
+                Err(err) => {
+                    let stage = self.stage();
+                    return self.fail(
+                        SmtpError::Protocol {
+                            stage,
+                            what: err.to_string(),
+                        },
+                        false,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The driver finished the TLS handshake after [`Event::StartTls`]. Everything
+    /// learned before TLS is forgotten (RFC 3207 §4.2) and `EHLO` is sent again.
+    pub fn tls_established(&mut self) -> Result<(), SmtpError> {
+        if !matches!(self.state, State::TlsHandshake) {
+            return Err(self.out_of_order("tls_established"));
+        }
+        self.capabilities = Capabilities::default();
+        self.parser = ReplyParser::default();
+        self.send(command::ehlo(&self.ehlo_name));
+        self.state = State::Ehlo { tls: true };
+        Ok(())
+    }
+
+    /// The next chunk of the message (after [`Event::SendBody`]): line endings are
+    /// normalized to CRLF and lines beginning with `.` are stuffed.
+    pub fn write_body(&mut self, chunk: &[u8]) -> Result<(), SmtpError> {
+        match &mut self.state {
+            State::Body(stuffer) => {
+                stuffer.write(chunk, &mut self.output);
+                Ok(())
+            }
+            _ => Err(self.out_of_order("write_body")),
+        }
+    }
+
+    /// Ends the message (`CRLF.CRLF`); the server's verdict is read next.
+    pub fn finish_body(&mut self) -> Result<(), SmtpError> {
+        match std::mem::replace(&mut self.state, State::Message) {
+            State::Body(stuffer) => {
+                stuffer.finish(&mut self.output);
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err(self.out_of_order("finish_body"))
+            }
+        }
+    }
+
+    /// The connection ended (the server closed it, or reading failed). Fails the session
+    /// unless the message was already accepted.
+    pub fn connection_closed(&mut self) {
+        if !matches!(self.state, State::Sent(_) | State::Failed(_)) {
+            let stage = self.stage();
+            self.fail(SmtpError::ConnectionClosed { stage }, false);
+        }
+    }
+
+    /// Where the session stands.
+    pub fn stage(&self) -> Stage {
+        match &self.state {
+            State::Failed(err) => err.stage().unwrap_or(Stage::Greeting),
+            state => stage_of(state),
+        }
+    }
+
+    /// What the server offered in its last EHLO reply (after TLS, once TLS is up).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Handles a complete reply. Every arm sets the next state; the placeholder taken
+    /// out while the current one is matched is never seen.
+    fn on_reply(&mut self, reply: Reply) {
+        match std::mem::replace(&mut self.state, State::Failed(SmtpError::NoRecipients)) {
+            State::Greeting if reply.code == 220 => self.ehlo(false),
+            State::Ehlo { tls } if reply.is_positive() => {
+                self.capabilities = Capabilities::from_ehlo(&reply);
+                if tls {
+                    self.authenticate();
+                } else if self.capabilities.starttls {
+                    self.send(command::starttls());
+                    self.state = State::StartTls;
+                } else {
+                    self.fail(SmtpError::StartTlsNotOffered, true);
+                }
+            }
+            State::StartTls if reply.code == 220 => self.state = State::TlsHandshake,
+            State::Auth(_) if reply.code == 235 => self.mail_from(),
+            State::Auth(mut exchange) if reply.code == 334 => {
+                let payload = reply.lines.first().map_or("", String::as_str);
+                match exchange.on_challenge(payload) {
+                    Ok(answer) => {
+                        self.send(answer);
+                        self.state = State::Auth(exchange);
+                    }
+                    Err(err) => self.fail(err.into(), false),
+                }
+            }
+            State::Auth(exchange) => {
+                let auth_challenge = exchange.error_challenge().cloned();
+                self.reject(Stage::Auth, reply, auth_challenge);
+            }
+            State::MailFrom if reply.is_positive() => self.rcpt_to(0),
+            State::RcptTo { next } => self.on_rcpt_reply(next, reply),
+            State::Data if reply.code == 354 => self.state = State::Body(DotStuffer::default()),
+            State::Message if reply.is_positive() => {
+                self.send(command::quit());
+                self.state = State::Sent(Report {
+                    accepted: std::mem::take(&mut self.accepted),
+                    refused: std::mem::take(&mut self.refused),
+                    reply,
+                });
+            }
+            state @ (State::Greeting
+            | State::Ehlo { .. }
+            | State::StartTls
+            | State::MailFrom
+            | State::Data
+            | State::Message) => {
+                let stage = stage_of(&state);
+                self.reject(stage, reply, None);
+            }
+            // `feed` does not parse replies in the other states.
+            state @ (State::TlsHandshake | State::Body(_) | State::Sent(_) | State::Failed(_)) => {
+                self.state = state;
+            }
+        }
+    }
+
+    fn on_rcpt_reply(&mut self, index: usize, reply: Reply) {
+        let recipient = self.envelope.to.get(index).cloned().unwrap_or_default();
+        if reply.is_positive() {
+            self.accepted.push(recipient);
+        } else {
+            self.refused.push(Refusal { recipient, reply });
+        }
+        if index + 1 < self.envelope.to.len() {
+            return self.rcpt_to(index + 1);
+        }
+        let refuse = self.accepted.is_empty()
+            || (!self.refused.is_empty() && self.recipient_policy == RecipientPolicy::RequireAll);
+        if refuse {
+            let refused = std::mem::take(&mut self.refused);
+            self.fail(SmtpError::RecipientsRefused { refused }, true);
+        } else {
+            self.send(command::data());
+            self.state = State::Data;
+        }
+    }
+
+    fn ehlo(&mut self, tls: bool) {
+        self.send(command::ehlo(&self.ehlo_name));
+        self.state = State::Ehlo { tls };
+    }
+
+    /// After the EHLO over TLS: everything that would fail the send for sure is checked
+    /// before the token is sent.
+    fn authenticate(&mut self) {
+        let caps = &self.capabilities;
+        if !caps.supports_auth(xoauth2::MECHANISM) {
+            let offered = caps.auth.clone();
+            return self.fail(SmtpError::Xoauth2NotOffered { offered }, true);
+        }
+        if !caps.smtputf8
+            && let Some(field) = self.non_ascii_address()
+        {
+            return self.fail(SmtpError::SmtpUtf8NotOffered { field }, true);
+        }
+        if let (Some(size), Some(limit)) = (self.envelope.size, caps.size_limit())
+            && size > limit
+        {
+            return self.fail(SmtpError::MessageTooLarge { size, limit }, true);
+        }
+        let Some(credentials) = self.credentials.take() else {
+            let stage = Stage::Auth;
+            return self.fail(
+                SmtpError::OutOfOrder {
+                    call: "authenticate",
+                    stage,
+                },
+                true,
+            );
+        };
+        let (exchange, line) = Exchange::start(credentials, self.auth_mode);
+        self.send(line);
+        self.state = State::Auth(exchange);
+    }
+
+    fn mail_from(&mut self) {
+        let size = self.capabilities.size.and(self.envelope.size);
+        let smtputf8 = self.non_ascii_address().is_some();
+        self.send(command::mail_from(&self.envelope.from, size, smtputf8));
+        self.state = State::MailFrom;
+    }
+
+    fn rcpt_to(&mut self, index: usize) {
+        let line = command::rcpt_to(self.envelope.to.get(index).map_or("", String::as_str));
+        self.send(line);
+        self.state = State::RcptTo { next: index };
+    }
+
+    /// The first envelope address that needs SMTPUTF8, by field name.
+    fn non_ascii_address(&self) -> Option<String> {
+        if !self.envelope.from.is_ascii() {
+            return Some("from".into());
+        }
+        self.envelope
+            .to
+            .iter()
+            .position(|to| !to.is_ascii())
+            .map(|i| format!("to[{i}]"))
+    }
+
+    fn send(&mut self, bytes: Vec<u8>) {
+        self.output.extend_from_slice(&bytes);
+    }
+
+    fn reject(
+        &mut self,
+        stage: Stage,
+        reply: Reply,
+        auth_challenge: Option<xoauth2::ErrorChallenge>,
+    ) {
+        let err = SmtpError::Rejected {
+            stage,
+            reply,
+            auth_challenge,
+        };
+        self.fail(err, true);
+    }
+
+    /// Ends the session with `err`. `polite`: the server waits for a command, so `QUIT`
+    /// is handed out first (never mid-message or when the stream is out of step).
+    fn fail(&mut self, err: SmtpError, polite: bool) {
+        if polite {
+            self.send(command::quit());
+        }
+        self.credentials = None;
+        self.state = State::Failed(err);
+    }
+
+    fn out_of_order(&self, call: &'static str) -> SmtpError {
+        match &self.state {
+            State::Failed(err) => err.clone(),
+            _ => SmtpError::OutOfOrder {
+                call,
+                stage: self.stage(),
+            },
+        }
+    }
+}
+
+/// The stage a state belongs to (a failed state: where it failed is in the error).
+fn stage_of(state: &State) -> Stage {
+    match state {
+        State::Greeting | State::Failed(_) => Stage::Greeting,
+        State::Ehlo { .. } => Stage::Ehlo,
+        State::StartTls | State::TlsHandshake => Stage::StartTls,
+        State::Auth(_) => Stage::Auth,
+        State::MailFrom => Stage::MailFrom,
+        State::RcptTo { .. } => Stage::RcptTo,
+        State::Data => Stage::Data,
+        State::Body(_) | State::Message | State::Sent(_) => Stage::Message,
+    }
+}
+
+impl fmt::Debug for Session {
+    /// Shows where the session stands, never the pending bytes (they may hold the token).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("stage", &self.stage())
+            .field("failed", &matches!(self.state, State::Failed(_)))
+            .field("envelope", &self.envelope)
+            .field("capabilities", &self.capabilities)
+            .field("pending_output_bytes", &self.output.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::EnhancedStatus;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    const TOKEN: &str = "EwBIA8l6BAAUSECRETxyz.eyJ0eXAiOiJKV1Qi-_";
+    const GREETING: &str = "220 SN4PR0501CA0030.outlook.office365.com Microsoft ESMTP MAIL Service ready at Mon, 1 Jan 2024 00:00:00 +0000\r\n";
+    const EHLO_PLAIN: &str = "250-SN4PR0501CA0030.outlook.office365.com Hello [203.0.113.5]\r\n\
+        250-SIZE 157286400\r\n250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n\
+        250-STARTTLS\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+    const EHLO_TLS: &str = "250-SN4PR0501CA0030.outlook.office365.com Hello [203.0.113.5]\r\n\
+        250-SIZE 157286400\r\n250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n\
+        250-AUTH LOGIN XOAUTH2\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+
+    fn credentials() -> Credentials {
+        Credentials::new("scanner@contoso.com", TOKEN).unwrap()
+    }
+
+    fn envelope(to: &[&str]) -> Envelope {
+        Envelope {
+            from: "scanner@contoso.com".into(),
+            to: to.iter().map(|t| (*t).to_owned()).collect(),
+            size: Some(1234),
+        }
+    }
+
+    fn session_with(config: SessionConfig, envelope: Envelope) -> Session {
+        Session::new(config, credentials(), envelope).unwrap()
+    }
+
+    fn session(to: &[&str]) -> Session {
+        session_with(SessionConfig::new("mfp-0042.contoso.local"), envelope(to))
+    }
+
+    /// Takes every pending write, as text.
+    fn written(s: &mut Session) -> String {
+        let mut out = Vec::new();
+        while let Ok(Event::Write(bytes)) = s.next_event() {
+            out.extend_from_slice(&bytes);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The server answers; the session must have been waiting for it.
+    fn reply(s: &mut Session, text: &str) {
+        assert_eq!(s.next_event(), Ok(Event::Read), "session not reading");
+        s.feed(text.as_bytes());
+    }
+
+    fn auth_line() -> String {
+        let response = STANDARD.encode(format!(
+            "user=scanner@contoso.com\x01auth=Bearer {TOKEN}\x01\x01"
+        ));
+        format!("AUTH XOAUTH2 {response}\r\n")
+    }
+
+    /// Greeting, EHLO, STARTTLS, TLS and the second EHLO: the session has sent AUTH.
+    fn up_to_auth(s: &mut Session, ehlo_tls: &str) -> String {
+        reply(s, GREETING);
+        assert_eq!(written(s), "EHLO mfp-0042.contoso.local\r\n");
+        reply(s, EHLO_PLAIN);
+        assert_eq!(written(s), "STARTTLS\r\n");
+        reply(s, "220 2.0.0 SMTP server ready\r\n");
+        assert_eq!(s.next_event(), Ok(Event::StartTls));
+        s.tls_established().unwrap();
+        assert_eq!(written(s), "EHLO mfp-0042.contoso.local\r\n");
+        reply(s, ehlo_tls);
+        written(s)
+    }
+
+    fn up_to_mail(s: &mut Session) -> String {
+        assert_eq!(up_to_auth(s, EHLO_TLS), auth_line());
+        reply(s, "235 2.7.0 Authentication successful\r\n");
+        written(s)
+    }
+
+    /// The failure, once any last bytes (a QUIT) are out.
+    fn failure(s: &mut Session) -> SmtpError {
+        written(s);
+        s.next_event().unwrap_err()
+    }
+
+    #[test]
+    fn exchange_online_submission_happy_path() {
+        let mut s = session(&["alice@contoso.com", "bob@contoso.com"]);
+        assert_eq!(
+            up_to_mail(&mut s),
+            "MAIL FROM:<scanner@contoso.com> SIZE=1234\r\n"
+        );
+        reply(&mut s, "250 2.1.0 Sender OK\r\n");
+        assert_eq!(written(&mut s), "RCPT TO:<alice@contoso.com>\r\n");
+        reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+        assert_eq!(written(&mut s), "RCPT TO:<bob@contoso.com>\r\n");
+        reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+        assert_eq!(written(&mut s), "DATA\r\n");
+        reply(&mut s, "354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+        assert_eq!(s.next_event(), Ok(Event::SendBody));
+        s.write_body(b"Subject: scan\r\n\r\n.first\nsecond")
+            .unwrap();
+        assert_eq!(written(&mut s), "Subject: scan\r\n\r\n..first\r\nsecond");
+        assert_eq!(s.next_event(), Ok(Event::SendBody));
+        s.finish_body().unwrap();
+        assert_eq!(written(&mut s), "\r\n.\r\n");
+        reply(
+            &mut s,
+            "250 2.0.0 OK <0a1b@SN4PR0501MB.namprd05.prod.outlook.com> [Hostname=SN4PR0501MB]\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let Ok(Event::Sent(report)) = s.next_event() else {
+            panic!("not sent")
+        };
+        assert_eq!(report.accepted, ["alice@contoso.com", "bob@contoso.com"]);
+        assert!(report.refused.is_empty());
+        assert_eq!(report.reply.code, 250);
+        // The 221 to QUIT, or nothing at all, is fine.
+        s.feed(b"221 2.0.0 Service closing transmission channel\r\n");
+        s.connection_closed();
+        assert!(matches!(s.next_event(), Ok(Event::Sent(_))));
+    }
+
+    #[test]
+    fn the_first_event_is_a_read_because_the_server_speaks_first() {
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(s.next_event(), Ok(Event::Read));
+        assert_eq!(s.stage(), Stage::Greeting);
+    }
+
+    #[test]
+    fn replies_fed_one_byte_at_a_time_work() {
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(s.next_event(), Ok(Event::Read));
+        for b in GREETING.bytes() {
+            s.feed(&[b]);
+        }
+        assert_eq!(written(&mut s), "EHLO mfp-0042.contoso.local\r\n");
+        for b in EHLO_PLAIN.bytes() {
+            s.feed(&[b]);
+        }
+        assert_eq!(written(&mut s), "STARTTLS\r\n");
+    }
+
+    #[test]
+    fn no_starttls_offered_fails_without_ever_sending_auth() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        reply(
+            &mut s,
+            "250-mx Hello\r\n250-AUTH LOGIN XOAUTH2\r\n250 SIZE 100\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        assert_eq!(err, SmtpError::StartTlsNotOffered);
+        assert_eq!(err.code(), "smtp-starttls-not-offered");
+        assert_eq!(err.stage(), Some(Stage::Ehlo));
+        assert_eq!(failure(&mut s), err, "failure is sticky");
+    }
+
+    #[test]
+    fn refused_starttls_fails_typed_and_never_falls_back() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        reply(&mut s, EHLO_PLAIN);
+        written(&mut s);
+        reply(
+            &mut s,
+            "454 4.7.0 TLS not available due to local problem\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        assert_eq!(err.code(), "smtp-starttls-refused");
+        assert_eq!(err.stage(), Some(Stage::StartTls));
+        assert_eq!(err.reply().unwrap().code, 454);
+    }
+
+    #[test]
+    fn bytes_injected_after_the_starttls_go_ahead_are_refused() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        reply(&mut s, EHLO_PLAIN);
+        written(&mut s);
+        reply(
+            &mut s,
+            "220 2.0.0 SMTP server ready\r\n250-evil\r\n250 AUTH PLAIN\r\n",
+        );
+        assert_eq!(written(&mut s), "", "nothing more is sent in plaintext");
+        let err = failure(&mut s);
+        assert!(
+            matches!(
+                err,
+                SmtpError::Protocol {
+                    stage: Stage::StartTls,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(s.tls_established(), Err(err));
+    }
+
+    #[test]
+    fn capabilities_from_before_tls_are_forgotten() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        // Before TLS the (spoofable) EHLO claims XOAUTH2; after TLS the server does not.
+        reply(&mut s, "250-mx\r\n250-STARTTLS\r\n250 AUTH XOAUTH2\r\n");
+        written(&mut s);
+        reply(&mut s, "220 go ahead\r\n");
+        s.tls_established().unwrap();
+        written(&mut s);
+        reply(&mut s, "250-mx\r\n250 AUTH LOGIN PLAIN\r\n");
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        assert_eq!(
+            err,
+            SmtpError::Xoauth2NotOffered {
+                offered: vec!["LOGIN".into(), "PLAIN".into()]
+            }
+        );
+        assert!(err.to_string().contains("LOGIN, PLAIN"));
+    }
+
+    #[test]
+    fn tls_established_when_not_asked_is_a_driver_error() {
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(
+            s.tls_established(),
+            Err(SmtpError::OutOfOrder {
+                call: "tls_established",
+                stage: Stage::Greeting
+            })
+        );
+        assert_eq!(s.next_event(), Ok(Event::Read), "the session goes on");
+        assert!(matches!(
+            s.write_body(b"x"),
+            Err(SmtpError::OutOfOrder {
+                call: "write_body",
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.finish_body(),
+            Err(SmtpError::OutOfOrder {
+                call: "finish_body",
+                ..
+            })
+        ));
+        assert_eq!(s.next_event(), Ok(Event::Read));
+    }
+
+    #[test]
+    fn auth_failure_is_reported_with_code_enhanced_code_and_text() {
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(up_to_auth(&mut s, EHLO_TLS), auth_line());
+        reply(
+            &mut s,
+            "535 5.7.3 Authentication unsuccessful [SN4PR0501CA0030.namprd05.prod.outlook.com]\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        let SmtpError::Rejected {
+            stage,
+            reply,
+            auth_challenge,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*stage, Stage::Auth);
+        assert_eq!(reply.code, 535);
+        assert_eq!(reply.enhanced, EnhancedStatus::parse("5.7.3"));
+        assert!(reply.text().starts_with("Authentication unsuccessful"));
+        assert_eq!(*auth_challenge, None);
+        assert_eq!(err.code(), "smtp-auth-failed");
+        assert!(!format!("{err} {err:?} {}", err.remedy()).contains("SECRET"));
+    }
+
+    #[test]
+    fn smtp_auth_disabled_for_the_tenant_keeps_its_enhanced_code() {
+        let mut s = session(&["a@x.com"]);
+        up_to_auth(&mut s, EHLO_TLS);
+        reply(
+            &mut s,
+            "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.\r\n",
+        );
+        let err = failure(&mut s);
+        assert_eq!(
+            err.reply().unwrap().enhanced.unwrap().to_string(),
+            "5.7.139"
+        );
+        assert!(
+            err.to_string()
+                .contains("SmtpClientAuthentication is disabled")
+        );
+    }
+
+    #[test]
+    fn an_error_challenge_is_answered_with_an_empty_line_then_the_failure_is_read() {
+        let mut s = session(&["a@x.com"]);
+        up_to_auth(&mut s, EHLO_TLS);
+        let json = STANDARD.encode(
+            r#"{"status":"401","schemes":"Bearer","scope":"https://outlook.office.com/SMTP.Send"}"#,
+        );
+        reply(&mut s, &format!("334 {json}\r\n"));
+        assert_eq!(written(&mut s), "\r\n");
+        reply(&mut s, "535 5.7.8 Username and Password not accepted\r\n");
+        let err = failure(&mut s);
+        let SmtpError::Rejected {
+            auth_challenge: Some(challenge),
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(challenge.status.as_deref(), Some("401"));
+        assert_eq!(
+            challenge.scope.as_deref(),
+            Some("https://outlook.office.com/SMTP.Send")
+        );
+    }
+
+    #[test]
+    fn a_server_that_keeps_challenging_is_refused() {
+        let mut s = session(&["a@x.com"]);
+        up_to_auth(&mut s, EHLO_TLS);
+        reply(&mut s, "334 e30=\r\n");
+        assert_eq!(written(&mut s), "\r\n");
+        reply(&mut s, "334 e30=\r\n");
+        assert_eq!(written(&mut s), "");
+        let err = failure(&mut s);
+        assert_eq!(
+            err,
+            SmtpError::Credentials(xoauth2::Xoauth2Error::UnexpectedChallenge)
+        );
+        assert_eq!(err.stage(), Some(Stage::Auth));
+    }
+
+    #[test]
+    fn challenge_mode_sends_the_response_after_the_334_prompt() {
+        let mut config = SessionConfig::new("mfp-0042.contoso.local");
+        config.auth_mode = AuthMode::Challenge;
+        let mut s = session_with(config, envelope(&["a@x.com"]));
+        assert_eq!(up_to_auth(&mut s, EHLO_TLS), "AUTH XOAUTH2\r\n");
+        reply(&mut s, "334 \r\n");
+        let response = written(&mut s);
+        assert_eq!(format!("AUTH XOAUTH2 {response}"), auth_line());
+        reply(&mut s, "235 2.7.0 Authentication successful\r\n");
+        assert!(written(&mut s).starts_with("MAIL FROM:"));
+    }
+
+    #[test]
+    fn size_is_announced_only_when_advertised_and_known() {
+        let mut s = session(&["a@x.com"]);
+        up_to_auth(&mut s, "250-mx\r\n250 AUTH XOAUTH2\r\n");
+        reply(&mut s, "235 2.7.0 ok\r\n");
+        assert_eq!(written(&mut s), "MAIL FROM:<scanner@contoso.com>\r\n");
+
+        let mut unknown = envelope(&["a@x.com"]);
+        unknown.size = None;
+        let mut s = session_with(SessionConfig::new("mfp-0042.contoso.local"), unknown);
+        assert_eq!(up_to_mail(&mut s), "MAIL FROM:<scanner@contoso.com>\r\n");
+    }
+
+    #[test]
+    fn a_message_over_the_size_limit_fails_before_the_token_is_sent() {
+        let mut big = envelope(&["a@x.com"]);
+        big.size = Some(200_000_000);
+        let mut s = session_with(SessionConfig::new("mfp-0042.contoso.local"), big);
+        assert_eq!(up_to_auth(&mut s, EHLO_TLS), "QUIT\r\n");
+        assert_eq!(
+            failure(&mut s),
+            SmtpError::MessageTooLarge {
+                size: 200_000_000,
+                limit: 157_286_400
+            }
+        );
+    }
+
+    #[test]
+    fn international_addresses_need_smtputf8() {
+        // EHLO_TLS offers SMTPUTF8, so MAIL FROM asks for it.
+        let mut s = session(&["jörg@bücher.example"]);
+        assert_eq!(
+            up_to_mail(&mut s),
+            "MAIL FROM:<scanner@contoso.com> SIZE=1234 SMTPUTF8\r\n"
+        );
+
+        let mut s = session(&["a@x.com", "jörg@bücher.example"]);
+        assert_eq!(
+            up_to_auth(&mut s, "250-mx\r\n250 AUTH XOAUTH2\r\n"),
+            "QUIT\r\n"
+        );
+        assert_eq!(
+            failure(&mut s),
+            SmtpError::SmtpUtf8NotOffered {
+                field: "to[1]".into()
+            }
+        );
+    }
+
+    #[test]
+    fn every_refused_recipient_is_reported_and_nothing_is_sent() {
+        let mut s = session(&[
+            "a@contoso.com",
+            "typo@contoso.com",
+            "b@contoso.com",
+            "x@elsewhere.example",
+        ]);
+        up_to_mail(&mut s);
+        reply(&mut s, "250 2.1.0 Sender OK\r\n");
+        written(&mut s);
+        reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+        assert_eq!(written(&mut s), "RCPT TO:<typo@contoso.com>\r\n");
+        reply(
+            &mut s,
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup\r\n",
+        );
+        assert_eq!(
+            written(&mut s),
+            "RCPT TO:<b@contoso.com>\r\n",
+            "goes on after a refusal"
+        );
+        reply(&mut s, "251 2.1.5 User not local; will forward\r\n");
+        written(&mut s);
+        reply(&mut s, "452 4.5.3 Too many recipients\r\n");
+        assert_eq!(written(&mut s), "QUIT\r\n", "no DATA under RequireAll");
+        let err = failure(&mut s);
+        let SmtpError::RecipientsRefused { refused } = &err else {
+            panic!("{err:?}")
+        };
+        let who: Vec<&str> = refused.iter().map(|r| r.recipient.as_str()).collect();
+        assert_eq!(who, ["typo@contoso.com", "x@elsewhere.example"]);
+        assert_eq!(refused[0].reply.enhanced.unwrap().to_string(), "5.1.10");
+        assert_eq!(refused[1].reply.code, 452);
+        assert_eq!(err.code(), "smtp-recipients-refused");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("typo@contoso.com (550 5.1.10")
+                && shown.contains("x@elsewhere.example (452"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn deliver_to_accepted_sends_and_reports_the_refusals() {
+        let mut config = SessionConfig::new("mfp-0042.contoso.local");
+        config.recipient_policy = RecipientPolicy::DeliverToAccepted;
+        let mut s = session_with(config, envelope(&["a@contoso.com", "typo@contoso.com"]));
+        up_to_mail(&mut s);
+        reply(&mut s, "250 2.1.0 Sender OK\r\n");
+        written(&mut s);
+        reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+        written(&mut s);
+        reply(&mut s, "550 5.1.10 Recipient not found\r\n");
+        assert_eq!(written(&mut s), "DATA\r\n");
+        reply(&mut s, "354 go\r\n");
+        s.finish_body().unwrap();
+        written(&mut s);
+        reply(&mut s, "250 2.0.0 OK\r\n");
+        written(&mut s);
+        let Ok(Event::Sent(report)) = s.next_event() else {
+            panic!()
+        };
+        assert_eq!(report.accepted, ["a@contoso.com"]);
+        assert_eq!(report.refused.len(), 1);
+        assert_eq!(report.refused[0].recipient, "typo@contoso.com");
+    }
+
+    #[test]
+    fn all_recipients_refused_fails_whatever_the_policy() {
+        let mut config = SessionConfig::new("mfp-0042.contoso.local");
+        config.recipient_policy = RecipientPolicy::DeliverToAccepted;
+        let mut s = session_with(config, envelope(&["typo@contoso.com"]));
+        up_to_mail(&mut s);
+        reply(&mut s, "250 2.1.0 Sender OK\r\n");
+        written(&mut s);
+        reply(&mut s, "550 5.1.10 Recipient not found\r\n");
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        assert!(
+            matches!(failure(&mut s), SmtpError::RecipientsRefused { refused } if refused.len() == 1)
+        );
+    }
+
+    #[test]
+    fn send_as_denied_after_the_data_is_a_message_stage_failure() {
+        let mut s = session(&["a@contoso.com"]);
+        up_to_mail(&mut s);
+        reply(&mut s, "250 2.1.0 Sender OK\r\n");
+        written(&mut s);
+        reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+        written(&mut s);
+        reply(&mut s, "354 go\r\n");
+        s.write_body(b"hello\r\n").unwrap();
+        s.finish_body().unwrap();
+        assert_eq!(written(&mut s), "hello\r\n.\r\n");
+        reply(
+            &mut s,
+            "554 5.2.252 SendAsDenied; scanner@contoso.com not allowed to send as boss@contoso.com; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        assert_eq!(err.stage(), Some(Stage::Message));
+        assert_eq!(err.code(), "smtp-message-refused");
+        assert_eq!(
+            err.reply().unwrap().enhanced.unwrap().to_string(),
+            "5.2.252"
+        );
+        assert!(err.to_string().contains("SendAsDenied"));
+    }
+
+    #[test]
+    fn refusals_at_each_command_name_their_stage() {
+        let cases: [(&str, Stage, &str); 3] = [
+            (
+                "550 5.7.60 SMTP; Client does not have permissions to send as this sender\r\n",
+                Stage::MailFrom,
+                "smtp-sender-refused",
+            ),
+            (
+                "530 5.7.57 Client not authenticated to send mail\r\n",
+                Stage::MailFrom,
+                "smtp-sender-refused",
+            ),
+            (
+                "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException\r\n",
+                Stage::MailFrom,
+                "smtp-sender-refused",
+            ),
+        ];
+        for (text, stage, code) in cases {
+            let mut s = session(&["a@x.com"]);
+            up_to_mail(&mut s);
+            reply(&mut s, text);
+            assert_eq!(written(&mut s), "QUIT\r\n");
+            let err = failure(&mut s);
+            assert_eq!((err.stage(), err.code()), (Some(stage), code), "{text}");
+        }
+
+        let mut s = session(&["a@x.com"]);
+        up_to_mail(&mut s);
+        reply(&mut s, "250 ok\r\n");
+        written(&mut s);
+        reply(&mut s, "250 ok\r\n");
+        written(&mut s);
+        reply(&mut s, "451 4.3.0 try later\r\n");
+        let err = failure(&mut s);
+        assert_eq!(
+            (err.stage(), err.code()),
+            (Some(Stage::Data), "smtp-data-refused")
+        );
+        assert!(err.remedy().contains("try again"));
+    }
+
+    #[test]
+    fn a_refusing_greeting_is_a_transient_connection_failure() {
+        let mut s = session(&["a@x.com"]);
+        reply(
+            &mut s,
+            "432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information.\r\n",
+        );
+        assert_eq!(written(&mut s), "QUIT\r\n");
+        let err = failure(&mut s);
+        assert_eq!(err.code(), "smtp-connection-refused");
+        assert_eq!(err.reply().unwrap().enhanced.unwrap().to_string(), "4.3.2");
+        assert!(err.remedy().contains("try again"));
+    }
+
+    #[test]
+    fn a_closed_connection_fails_with_its_stage() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        s.connection_closed();
+        assert_eq!(written(&mut s), "", "no QUIT to a closed connection");
+        assert_eq!(
+            failure(&mut s),
+            SmtpError::ConnectionClosed { stage: Stage::Ehlo }
+        );
+    }
+
+    #[test]
+    fn a_hostile_server_cannot_exhaust_memory() {
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(s.next_event(), Ok(Event::Read));
+        let junk = vec![b'2'; 1024];
+        for _ in 0..10 {
+            s.feed(&junk);
+        }
+        assert!(
+            matches!(failure(&mut s), SmtpError::Protocol { stage: Stage::Greeting, what } if what.contains("longer than"))
+        );
+
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        s.feed(&b"250-AUTH XOAUTH2\r\n".repeat(200));
+        assert!(
+            matches!(failure(&mut s), SmtpError::Protocol { stage: Stage::Ehlo, what } if what.contains("more than 100 lines"))
+        );
+    }
+
+    #[test]
+    fn garbage_instead_of_a_reply_is_a_protocol_error() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, "HTTP/1.1 400 Bad Request\r\n");
+        assert_eq!(written(&mut s), "");
+        assert_eq!(failure(&mut s).code(), "smtp-protocol-error");
+    }
+
+    #[test]
+    fn outside_input_that_could_inject_commands_is_refused_before_anything_is_sent() {
+        let bad_from = Envelope {
+            from: "a@x.com>\r\nRCPT TO:<victim@y.com".into(),
+            ..envelope(&["a@x.com"])
+        };
+        let err = Session::new(SessionConfig::new("mfp"), credentials(), bad_from).unwrap_err();
+        assert!(matches!(&err, SmtpError::InvalidAddress { field, .. } if field == "from"));
+        assert_eq!(err.code(), "smtp-invalid-address");
+
+        let err = Session::new(
+            SessionConfig::new("mfp"),
+            credentials(),
+            envelope(&["ok@x.com", "b@y.com\nDATA"]),
+        )
+        .unwrap_err();
+        assert!(matches!(&err, SmtpError::InvalidAddress { field, .. } if field == "to[1]"));
+
+        let err = Session::new(
+            SessionConfig::new("mfp\r\nQUIT"),
+            credentials(),
+            envelope(&["a@x.com"]),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "smtp-invalid-ehlo-name");
+
+        let err =
+            Session::new(SessionConfig::new("mfp"), credentials(), envelope(&[])).unwrap_err();
+        assert_eq!(err, SmtpError::NoRecipients);
+    }
+
+    #[test]
+    fn debug_never_shows_the_pending_auth_line() {
+        let mut s = session(&["a@x.com"]);
+        reply(&mut s, GREETING);
+        written(&mut s);
+        reply(&mut s, EHLO_PLAIN);
+        written(&mut s);
+        reply(&mut s, "220 go\r\n");
+        s.tls_established().unwrap();
+        written(&mut s);
+        reply(&mut s, EHLO_TLS);
+        let shown = format!("{s:?}");
+        let encoded = STANDARD.encode(format!(
+            "user=scanner@contoso.com\x01auth=Bearer {TOKEN}\x01\x01"
+        ));
+        // Neither as text nor as a `Vec<u8>` byte list ("AUTH" = 65, 85, 84, 72).
+        let leaks = |shown: &str| {
+            shown.contains("SECRET")
+                || shown.contains(&encoded[..20])
+                || shown.contains("65, 85, 84, 72")
+        };
+        assert!(!leaks(&shown), "{shown}");
+        assert!(shown.contains("Auth"), "{shown}");
+        let event = s.next_event().unwrap();
+        let shown = format!("{event:?}");
+        assert!(shown.starts_with("Write(<") && !leaks(&shown), "{shown}");
+    }
+
+    #[test]
+    fn the_documented_driver_loop_sends_a_message() {
+        // The loop of the module docs, against a scripted server.
+        let script = [
+            GREETING.to_owned(),
+            EHLO_PLAIN.to_owned(),
+            "220 2.0.0 SMTP server ready\r\n".to_owned(),
+            EHLO_TLS.to_owned(),
+            "235 2.7.0 Authentication successful\r\n".to_owned(),
+            "250 2.1.0 Sender OK\r\n".to_owned(),
+            "250 2.1.5 Recipient OK\r\n".to_owned(),
+            "354 Start mail input\r\n".to_owned(),
+            "250 2.0.0 OK queued\r\n".to_owned(),
+        ];
+        let mut replies = script.iter();
+        let mut message = [b"Subject: x\r\n\r\n".to_vec(), b".\r\n".to_vec()].into_iter();
+        let mut wire = Vec::new();
+        let mut tls = false;
+        let mut session = session(&["alice@contoso.com"]);
+        let report = loop {
+            match session.next_event().unwrap() {
+                Event::Write(bytes) => wire.extend_from_slice(&bytes),
+                Event::Read => match replies.next() {
+                    Some(bytes) => session.feed(bytes.as_bytes()),
+                    None => session.connection_closed(),
+                },
+                Event::StartTls => {
+                    tls = true;
+                    session.tls_established().unwrap();
+                }
+                Event::SendBody => match message.next() {
+                    Some(chunk) => session.write_body(&chunk).unwrap(),
+                    None => session.finish_body().unwrap(),
+                },
+                Event::Sent(report) => break report,
+            }
+        };
+        assert!(tls);
+        assert_eq!(report.accepted, ["alice@contoso.com"]);
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(
+            wire.ends_with("DATA\r\nSubject: x\r\n\r\n..\r\n.\r\nQUIT\r\n"),
+            "{wire}"
+        );
+        let auth_at = wire.find("AUTH").unwrap();
+        assert!(
+            auth_at > wire.find("STARTTLS").unwrap(),
+            "AUTH only after STARTTLS"
+        );
+    }
+}
