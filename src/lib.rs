@@ -2,8 +2,11 @@
 //! multifunction printer. This file only binds the WIT world (`wit/`) to the plain Rust
 //! modules, which hold every rule and are unit-tested natively.
 
+pub mod auth;
+pub mod capabilities;
 pub mod diagnose;
 pub mod error;
+pub mod mailer;
 pub mod mime;
 pub mod panel;
 pub mod settings;
@@ -12,18 +15,25 @@ pub mod smtp;
 pub mod storage;
 pub mod xoauth2;
 
+#[cfg(test)]
+mod service_tests;
+
 /// The WIT bindings. Only built for wasm: natively, the core modules above are the API
 /// (the export symbols of a component cannot be linked into a native library).
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use crate::{diagnose, error, panel, settings, storage};
+    use crate::{auth, capabilities, diagnose, error, mailer, panel, settings, storage};
 
     mod bindings {
         wit_bindgen::generate!({ world: "device-panel", path: "wit" });
     }
 
+    use bindings::exports::mfp::smtp_oauth::mailer as wit_mailer;
     use bindings::exports::mfp::smtp_oauth::panel::Guest as PanelGuest;
-    use bindings::mfp::smtp_oauth::{store as wit_store, types as wit};
+    use bindings::exports::mfp::smtp_oauth::signin as wit_signin;
+    use bindings::mfp::smtp_oauth::{
+        attachments as wit_files, net as wit_net, store as wit_store, types as wit,
+    };
 
     /// The `store` import as the core's [`storage::Storage`].
     struct HostStore;
@@ -142,6 +152,213 @@ mod wasm {
         fn diagnostics() -> Result<Vec<wit::Diagnostic>, wit::PanelError> {
             let found = panel::diagnostics(&HostStore).map_err(panel_error)?;
             Ok(found.into_iter().map(diagnostic).collect())
+        }
+    }
+
+    /// The `net` import as the core's HTTPS capability.
+    struct HostHttp;
+
+    impl capabilities::Http for HostHttp {
+        fn send(
+            &self,
+            request: &crate::signin::HttpRequest,
+        ) -> Result<capabilities::HttpReply, capabilities::NetFailure> {
+            let request = wit_net::Request {
+                method: request.method.to_owned(),
+                url: request.url.clone(),
+                headers: request.headers.clone(),
+                body: request.body.clone(),
+            };
+            let response = wit_net::http_request(&request).map_err(net_failure)?;
+            Ok(capabilities::HttpReply {
+                status: response.status,
+                body: response.body,
+            })
+        }
+
+        fn authority(&self) -> String {
+            wit_net::authority()
+        }
+    }
+
+    fn net_failure(err: wit_net::NetError) -> capabilities::NetFailure {
+        use capabilities::NetFailure as F;
+        match err {
+            wit_net::NetError::Denied(what) => F::Denied(what),
+            wit_net::NetError::Dns(what) => F::Dns(what),
+            wit_net::NetError::Refused(what) => F::Refused(what),
+            wit_net::NetError::Timeout => F::Timeout,
+            wit_net::NetError::Tls(what) => F::Tls(what),
+            wit_net::NetError::Closed => F::Closed,
+            wit_net::NetError::TooLarge(n) => F::TooLarge(n),
+            wit_net::NetError::Proxy(what) => F::Proxy(what),
+            wit_net::NetError::Other(what) => F::Other(what),
+        }
+    }
+
+    /// The `net` import's connections as the core's SMTP transport.
+    struct HostSmtp;
+    struct HostConnection(wit_net::Connection);
+
+    impl capabilities::SmtpConnector for HostSmtp {
+        type Stream = HostConnection;
+        fn connect(
+            &self,
+            host: &str,
+            port: u16,
+        ) -> Result<HostConnection, capabilities::NetFailure> {
+            wit_net::Connection::connect(host, port)
+                .map(HostConnection)
+                .map_err(net_failure)
+        }
+    }
+
+    impl capabilities::SmtpStream for HostConnection {
+        fn read(&mut self, max: u32) -> Result<Vec<u8>, capabilities::NetFailure> {
+            self.0.read(max).map_err(net_failure)
+        }
+        fn write(&mut self, data: &[u8]) -> Result<(), capabilities::NetFailure> {
+            self.0.write(data).map_err(net_failure)
+        }
+        fn start_tls(&mut self, server_name: &str) -> Result<(), capabilities::NetFailure> {
+            self.0.start_tls(server_name).map_err(net_failure)
+        }
+    }
+
+    /// The `attachments` import.
+    struct HostFiles;
+
+    impl capabilities::Attachments for HostFiles {
+        fn info(&self, id: u32) -> Result<(String, u64), String> {
+            wit_files::info(id)
+                .map(|i| (i.file_name, i.size))
+                .map_err(attachment_error)
+        }
+        fn read(&self, id: u32, offset: u64, max: u32) -> Result<Vec<u8>, String> {
+            wit_files::read(id, offset, max).map_err(attachment_error)
+        }
+    }
+
+    fn attachment_error(err: wit_files::AttachmentError) -> String {
+        match err {
+            wit_files::AttachmentError::NotFound(id) => format!("attachment {id} does not exist"),
+            wit_files::AttachmentError::Io(why) => why,
+        }
+    }
+
+    fn account(a: &crate::signin::Account) -> wit_signin::Account {
+        let username = a
+            .preferred_username
+            .clone()
+            .or_else(|| a.upn.clone())
+            .unwrap_or_default();
+        wit_signin::Account {
+            upn: a.upn().unwrap_or(&username).to_owned(),
+            username,
+            email: a.email.clone(),
+            tenant_id: a.tid.clone().unwrap_or_default(),
+            personal: a.is_personal(),
+        }
+    }
+
+    fn device_code(v: auth::DeviceCodeView) -> wit_signin::DeviceCode {
+        wit_signin::DeviceCode {
+            user_code: v.user_code,
+            verification_uri: v.verification_uri,
+            expires_at: v.expires_at,
+            interval: u32::try_from(v.interval).unwrap_or(u32::MAX),
+            message: v.message,
+        }
+    }
+
+    impl wit_signin::Guest for Component {
+        fn start(now: u64) -> Result<wit_signin::DeviceCode, wit::Diagnostic> {
+            auth::start(&HostStore, &HostHttp, now)
+                .map(device_code)
+                .map_err(diagnostic)
+        }
+
+        fn poll(now: u64) -> Result<wit_signin::PollStatus, wit::Diagnostic> {
+            Ok(
+                match auth::poll(&HostStore, &HostHttp, now).map_err(diagnostic)? {
+                    auth::PollView::Pending(at) => wit_signin::PollStatus::Pending(at),
+                    auth::PollView::SignedIn(a) => wit_signin::PollStatus::SignedIn(account(&a)),
+                    auth::PollView::Failed(d) => wit_signin::PollStatus::Failed(diagnostic(d)),
+                },
+            )
+        }
+
+        fn status(now: u64) -> Result<wit_signin::AuthState, wit::Diagnostic> {
+            Ok(match auth::status(&HostStore, now).map_err(diagnostic)? {
+                auth::AuthState::SignedOut => wit_signin::AuthState::SignedOut,
+                auth::AuthState::InProgress(v) => wit_signin::AuthState::InProgress(device_code(v)),
+                auth::AuthState::SignedIn {
+                    account: a,
+                    access_token_expires_at,
+                    warnings,
+                } => wit_signin::AuthState::SignedIn(wit_signin::SignedInState {
+                    account: account(&a),
+                    access_token_expires_at,
+                    warnings: warnings.into_iter().map(diagnostic).collect(),
+                }),
+            })
+        }
+
+        fn sign_out() -> Result<(), wit::Diagnostic> {
+            auth::sign_out(&HostStore).map_err(diagnostic)
+        }
+
+        fn admin_consent() -> Result<wit_signin::ConsentStep, wit::Diagnostic> {
+            let c = auth::admin_consent(&HostStore, &HostHttp).map_err(diagnostic)?;
+            Ok(wit_signin::ConsentStep {
+                url: c.url,
+                needed: c.needed,
+                explanation: c.explanation,
+            })
+        }
+    }
+
+    impl wit_mailer::Guest for Component {
+        fn send(
+            message: wit_mailer::OutgoingMessage,
+            now: u64,
+        ) -> Result<wit_mailer::SendReport, wit_mailer::SendError> {
+            let message = mailer::OutgoingMessage {
+                to: message.to,
+                from: message.from,
+                subject: message.subject,
+                body: message.body,
+                attachments: message.attachments,
+                attempt: message.attempt.max(1),
+            };
+            let mut random = [0u8; 32];
+            if getrandom::fill(&mut random).is_err() {
+                return Err(wit_mailer::SendError {
+                    diagnosis: diagnostic(diagnose::Diagnostic::new(
+                        "random-unavailable",
+                        diagnose::Severity::Error,
+                        "The device could not draw random numbers for the Message-ID.",
+                        "Restart the device; report it if it persists.",
+                    )),
+                    server_reply: None,
+                    retry_after: None,
+                });
+            }
+            match mailer::send(
+                &HostStore, &HostHttp, &HostSmtp, &HostFiles, &message, random, now,
+            ) {
+                Ok(r) => Ok(wit_mailer::SendReport {
+                    message_id: r.message_id,
+                    accepted: r.accepted,
+                    server_reply: r.server_reply,
+                    size: r.size,
+                }),
+                Err(f) => Err(wit_mailer::SendError {
+                    diagnosis: diagnostic(f.diagnosis),
+                    server_reply: f.server_reply,
+                    retry_after: f.retry_after,
+                }),
+            }
         }
     }
 

@@ -90,9 +90,19 @@ pub fn control_panel_view(storage: &impl Storage) -> Result<ControlPanelView, Pa
     })
 }
 
+/// Every current finding: the settings' (S6, S7, S8) and the signed-in account's (S9: the
+/// Device Email Address must be the UPN).
 pub fn diagnostics(storage: &impl Storage) -> Result<Vec<Diagnostic>, PanelError> {
     let s = storage::load_settings(storage)?;
-    Ok(diagnose::diagnostics(&s, storage::has_grant(storage)?))
+    let mut found = diagnose::diagnostics(&s, storage::has_grant(storage)?);
+    let account = storage
+        .get(storage::ACCOUNT_KEY)?
+        .and_then(|bytes| serde_json::from_slice::<crate::signin::Account>(&bytes).ok());
+    if let Some(warning) = account.and_then(|a| a.upn_warning(&s.device_email)) {
+        found.push(warning);
+        found.sort_by(|a, b| b.severity.cmp(&a.severity));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

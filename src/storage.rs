@@ -9,9 +9,13 @@ use crate::settings::Settings;
 /// The key holding the whole settings record, versioned so a later layout can migrate.
 pub const SETTINGS_KEY: &str = "settings/v1";
 
-/// Keys of the OAuth grant (tokens and account), written by sign-in. Listed here because
+/// Keys of the OAuth grant (tokens, account, a sign-in in progress), written by sign-in. Listed here because
 /// a provider reset must delete them (rule S4: no unused mailbox credential is kept).
-pub const GRANT_KEYS: &[&str] = &["oauth/grant", "oauth/account"];
+pub const GRANT_KEYS: &[&str] = &[GRANT_KEY, ACCOUNT_KEY, crate::signin::FLOW_KEY];
+/// The stored [`crate::signin::TokenSet`] (JSON).
+pub const GRANT_KEY: &str = "oauth/grant";
+/// The stored [`crate::signin::Account`] (JSON).
+pub const ACCOUNT_KEY: &str = "oauth/account";
 
 /// Why the store failed; mirrors `store-error` in `wit/store.wit`, plus `Corrupt` for a
 /// value that exists but cannot be read back.

@@ -94,7 +94,14 @@ fn the_component_imports_no_wasi_filesystem_sockets_or_http() {
             "ungranted import {import}"
         );
     }
-    assert_eq!(info.exports, ["mfp:smtp-oauth/panel@0.1.0"]);
+    assert_eq!(
+        info.exports,
+        [
+            "mfp:smtp-oauth/panel@0.1.0",
+            "mfp:smtp-oauth/signin@0.1.0",
+            "mfp:smtp-oauth/mailer@0.1.0"
+        ]
+    );
 }
 
 #[test]

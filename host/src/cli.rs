@@ -18,6 +18,7 @@ use crate::bindings::types::{
 };
 use crate::component::ComponentSource;
 use crate::device::{Device, DeviceError, DeviceOptions};
+use crate::net::{NetConfig, ProxyConfig, ResolveRule};
 use crate::runtime::RuntimeOptions;
 
 #[derive(Debug, Parser)]
@@ -42,6 +43,23 @@ pub struct Cli {
     /// Compile the component at every start instead of caching it in the state dir.
     #[arg(long, global = true)]
     pub no_compile_cache: bool,
+    /// The identity platform the device may reach.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub authority: String,
+    /// Connect to ADDR:PORT when the component asks for HOST:PORT (TLS still verifies HOST).
+    #[arg(long, global = true, value_name = "HOST:PORT=ADDR:PORT")]
+    pub resolve: Vec<String>,
+    /// Extra trusted root certificates (PEM), besides the built-in web roots.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// HTTP proxy for HTTPS to the identity platform (HTTP CONNECT).
+    #[arg(long, global = true, value_name = "URL")]
+    pub proxy: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +82,43 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Signs the device in to Exchange Online/Outlook.com (device code flow, rule S8).
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Sends an email through the configured server; exit status 0 only when accepted.
+    Send(SendArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Shows a code and a page to enter it on, waits for approval, exits 0 when signed in.
+    Login,
+    /// Shows who is signed in, warnings, and the admin-consent step.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signs out: deletes the tokens and the account.
+    Logout,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// A recipient (repeat for several).
+    #[arg(long = "to", value_name = "ADDR", required = true)]
+    pub to: Vec<String>,
+    /// A walk-up user's edit of From; the From Address policy decides if it is allowed.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    #[arg(long, value_name = "S", default_value = "Scanned document")]
+    pub subject: String,
+    #[arg(long, value_name = "B", default_value = "")]
+    pub body: String,
+    /// A file to attach (repeat for several).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +245,36 @@ impl Cli {
         };
         options
     }
+
+    /// The network configuration these flags describe.
+    pub fn net_config(&self) -> Result<NetConfig, CliError> {
+        let bad = |what: String| {
+            CliError::usage(
+                "network-config-invalid",
+                what,
+                "See `mfp-host --help` for the forms of --authority, --resolve, --ca-file and --proxy.",
+            )
+        };
+        let mut config = NetConfig {
+            authority: self.authority.clone(),
+            ..NetConfig::default()
+        };
+        for rule in &self.resolve {
+            config
+                .resolve
+                .push(ResolveRule::parse(rule).map_err(|e| bad(e.to_string()))?);
+        }
+        for path in &self.ca_file {
+            config.extra_roots_pem.push(
+                std::fs::read(path)
+                    .map_err(|e| bad(format!("--ca-file {}: {e}", path.display())))?,
+            );
+        }
+        if let Some(proxy) = &self.proxy {
+            config.proxy = Some(ProxyConfig::parse(proxy).map_err(|e| bad(e.to_string()))?);
+        }
+        Ok(config)
+    }
 }
 
 /// Runs one command, writing its output to `out`. Returns the exit status on success.
@@ -204,7 +289,9 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
     if let Command::Inspect { json } = cli.command {
         return inspect(&cli.device_options(), json, out);
     }
-    let device = Device::open(cli.device_options())?;
+    let mut options = cli.device_options();
+    options.net = Some(cli.net_config()?);
+    let device = Device::open(options)?;
     let written = match cli.command {
         Command::Settings(SettingsCommand::Show { json }) => show_settings(&device, json, out)?,
         Command::Settings(SettingsCommand::Set { .. }) => {
@@ -223,13 +310,22 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
             show_control_panel(&device.control_panel_view()?, json, out)
         }
         Command::Diagnose { json } => return diagnose(&device, json, out),
+        Command::Auth(AuthCommand::Login) => return crate::cli_auth::login(&device, out),
+        Command::Auth(AuthCommand::Status { json }) => {
+            return crate::cli_auth::status(&device, json, out);
+        }
+        Command::Auth(AuthCommand::Logout) => {
+            device.sign_out()?;
+            writeln!(out, "Signed out: the tokens and the account were deleted.")
+        }
+        Command::Send(args) => return crate::cli_send::send(&device, &args, out),
         Command::Inspect { .. } => unreachable!("handled above"),
     };
     written.map_err(output_error)?;
     Ok(0)
 }
 
-fn output_error(err: std::io::Error) -> CliError {
+pub(crate) fn output_error(err: std::io::Error) -> CliError {
     CliError {
         code: "output-failed".into(),
         message: format!("could not write the output: {err}"),
@@ -312,11 +408,11 @@ fn severity_name(severity: Severity) -> &'static str {
     }
 }
 
-fn diagnostic_json(d: &Diagnostic) -> Value {
+pub(crate) fn diagnostic_json(d: &Diagnostic) -> Value {
     json!({ "code": d.code, "severity": severity_name(d.severity), "message": d.message, "remedy": d.remedy })
 }
 
-fn write_diagnostic(out: &mut impl Write, d: &Diagnostic) -> std::io::Result<()> {
+pub(crate) fn write_diagnostic(out: &mut impl Write, d: &Diagnostic) -> std::io::Result<()> {
     writeln!(
         out,
         "{}[{}]: {}\n  remedy: {}",

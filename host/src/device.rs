@@ -3,12 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::attachments::AttachmentSet;
+use crate::bindings::mailer::{OutgoingMessage, SendError, SendReport};
+use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus};
 use crate::bindings::types::{
     ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry,
 };
 use crate::cache::CacheOutcome;
 use crate::component::ComponentSource;
-use crate::runtime::{CallError, Runtime, RuntimeOptions};
+use crate::net::{Net, NetConfig};
+use crate::runtime::{CallError, CallGrants, Runtime, RuntimeOptions};
 use crate::store::DurableStore;
 
 /// Where the device keeps its state and which component it runs.
@@ -19,6 +23,8 @@ pub struct DeviceOptions {
     /// Cache compiled code in `<state dir>/cache` (on by default).
     pub compile_cache: bool,
     pub runtime: RuntimeOptions,
+    /// The network the device may use (identity platform, SMTP server); `None` grants none.
+    pub net: Option<NetConfig>,
 }
 
 impl DeviceOptions {
@@ -28,6 +34,7 @@ impl DeviceOptions {
             component: ComponentSource::Embedded,
             compile_cache: true,
             runtime: RuntimeOptions::default(),
+            net: Some(NetConfig::default()),
         }
     }
 }
@@ -44,6 +51,15 @@ pub enum DeviceError {
     /// The state dir or its database could not be opened.
     #[error("the state dir {path} cannot be used: {why}")]
     StateDir { path: String, why: String },
+    /// Sign-in failed or was refused; the diagnostic says why and what to do.
+    #[error("{}", .0.message)]
+    Diagnosed(Diagnostic),
+    /// A send failed; the error carries the diagnosis and the server's reply.
+    #[error("{}", .0.diagnosis.message)]
+    SendFailed(SendError),
+    /// The network configuration (`--authority`, `--resolve`, `--ca-file`, `--proxy`) is invalid.
+    #[error("the network settings are invalid: {0}")]
+    NetConfig(String),
     /// The component could not be read, compiled or linked.
     #[error("the component ({source_name}) cannot be loaded: {why}")]
     Component { source_name: String, why: String },
@@ -54,6 +70,13 @@ impl DeviceError {
     pub fn diagnosis(&self) -> (String, String, String) {
         match self {
             Self::Refused(e) => (e.code.clone(), e.message.clone(), e.remedy.clone()),
+            Self::Diagnosed(d) => (d.code.clone(), d.message.clone(), d.remedy.clone()),
+            Self::SendFailed(e) => (e.diagnosis.code.clone(), e.diagnosis.message.clone(), e.diagnosis.remedy.clone()),
+            Self::NetConfig(_) => (
+                "network-config-invalid".into(),
+                self.to_string(),
+                "Correct --authority (https://host), --resolve (HOST:PORT=ADDR:PORT), --ca-file (a PEM file) or --proxy (http://host:port).".into(),
+            ),
             Self::Sandbox(CallError::DeadlineExceeded(_)) => (
                 "component-deadline".into(),
                 self.to_string(),
@@ -87,6 +110,7 @@ impl DeviceError {
 pub struct Device {
     runtime: Runtime,
     store: DurableStore,
+    net: Option<Net>,
 }
 
 impl Device {
@@ -115,7 +139,17 @@ impl Device {
         }
         let runtime = Runtime::new(&bytes, store.clone(), runtime_options)
             .map_err(|e| component_error(format!("{e:#}")))?;
-        Ok(Self { runtime, store })
+        let net = match options.net.clone() {
+            Some(config) => {
+                Some(Net::new(config).map_err(|e| DeviceError::NetConfig(e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            runtime,
+            store,
+            net,
+        })
     }
 
     /// The device's durable store, for host-side tooling and tests.
@@ -130,7 +164,9 @@ impl Device {
 
     pub fn settings(&self) -> Result<Vec<SettingEntry>, DeviceError> {
         self.runtime
-            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_settings(store))?
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_panel().call_settings(store)
+            })?
             .map_err(DeviceError::Refused)
     }
 
@@ -148,7 +184,7 @@ impl Device {
             })
             .collect();
         self.runtime
-            .call(|dev, store| {
+            .call(CallGrants::default(), |dev, store| {
                 dev.mfp_smtp_oauth_panel()
                     .call_apply(store, origin, &changes)
             })?
@@ -157,15 +193,110 @@ impl Device {
 
     pub fn control_panel_view(&self) -> Result<ControlPanelScreen, DeviceError> {
         self.runtime
-            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_control_panel_view(store))?
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_panel().call_control_panel_view(store)
+            })?
             .map_err(DeviceError::Refused)
     }
 
     pub fn diagnostics(&self) -> Result<Vec<Diagnostic>, DeviceError> {
         self.runtime
-            .call(|dev, store| dev.mfp_smtp_oauth_panel().call_diagnostics(store))?
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_panel().call_diagnostics(store)
+            })?
             .map_err(DeviceError::Refused)
     }
+}
+
+impl Device {
+    /// A grant of the identity platform only (sign-in calls).
+    fn identity_grant(&self) -> CallGrants {
+        CallGrants {
+            net: self.net.as_ref().map(|net| net.grant(None)),
+            ..CallGrants::default()
+        }
+    }
+
+    /// S8: requests a device code.
+    pub fn signin_start(&self, now: u64) -> Result<DeviceCode, DeviceError> {
+        self.runtime
+            .call(self.identity_grant(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_start(store, now)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
+    /// Performs at most one token request, if one is due at `now`.
+    pub fn signin_poll(&self, now: u64) -> Result<PollStatus, DeviceError> {
+        self.runtime
+            .call(self.identity_grant(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_poll(store, now)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
+    pub fn signin_status(&self, now: u64) -> Result<AuthState, DeviceError> {
+        self.runtime
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_status(store, now)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
+    pub fn sign_out(&self) -> Result<(), DeviceError> {
+        self.runtime
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_sign_out(store)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
+    pub fn admin_consent(&self) -> Result<ConsentStep, DeviceError> {
+        self.runtime
+            .call(self.identity_grant(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_admin_consent(store)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
+    /// One send attempt. The network grant is the identity platform (for a token refresh)
+    /// and the SMTP server and port of the current settings, nothing else.
+    pub fn send(
+        &self,
+        message: &OutgoingMessage,
+        attachments: AttachmentSet,
+        now: u64,
+    ) -> Result<SendReport, DeviceError> {
+        let entries = self.settings()?;
+        let value = |key: &str| {
+            entries
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        let smtp = value("send-port")
+            .parse::<u16>()
+            .ok()
+            .map(|port| (value("smtp-server"), port));
+        let grants = CallGrants {
+            net: self.net.as_ref().map(|net| net.grant(smtp)),
+            attachments,
+        };
+        self.runtime
+            .call(grants, |dev, store| {
+                dev.mfp_smtp_oauth_mailer().call_send(store, message, now)
+            })?
+            .map_err(DeviceError::SendFailed)
+    }
+}
+
+/// Seconds since the Unix epoch, as the component's calls take them.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Creates `dir` (and parents) readable only by this user: it holds the database and

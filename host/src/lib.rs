@@ -6,10 +6,14 @@
 //! typed API ([`device`]) and a command line ([`cli`]). It makes no decision of its own:
 //! every rule lives in the component.
 
+pub mod attachments;
 pub mod cache;
 pub mod cli;
+mod cli_auth;
+mod cli_send;
 pub mod component;
 pub mod device;
+pub mod net;
 pub mod runtime;
 pub mod sandbox;
 pub mod store;
@@ -22,8 +26,11 @@ pub mod bindings {
         world: "device-panel",
         path: "../wit",
         additional_derives: [PartialEq],
+        with: {
+            "mfp:smtp-oauth/net.connection": crate::net::SmtpConnection,
+        },
     });
 
-    pub use exports::mfp::smtp_oauth::panel;
-    pub use mfp::smtp_oauth::{store, types};
+    pub use exports::mfp::smtp_oauth::{mailer, panel, signin};
+    pub use mfp::smtp_oauth::{attachments, net, store, types};
 }

@@ -13,8 +13,10 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::attachments::AttachmentSet;
 use crate::bindings::{DevicePanel, DevicePanelPre};
 use crate::cache::{self, CacheOutcome};
+use crate::net::{NetAccess, NetGrant};
 use crate::sandbox;
 use crate::store::DurableStore;
 
@@ -55,13 +57,25 @@ pub enum CallError {
     Instantiate(String),
 }
 
-/// What an instance may hold: its WASI context (granting nothing), its memory cap and the
-/// device's store.
+/// What an instance may hold: its WASI context (granting nothing), its memory cap, the
+/// device's store, and this call's network grant and attachments.
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,
     pub(crate) store: DurableStore,
+    net: NetAccess,
+    files: AttachmentSet,
+}
+
+/// What one call may reach beyond the store: decided by the host per call, before the
+/// component runs, so the component cannot widen it.
+#[derive(Default)]
+pub struct CallGrants {
+    /// The network, if this call may use it (sign-in and sends).
+    pub net: Option<NetGrant>,
+    /// The files of a send.
+    pub attachments: AttachmentSet,
 }
 
 impl WasiView for InstanceState {
@@ -70,33 +84,52 @@ impl WasiView for InstanceState {
     }
 }
 
-/// Caps linear memory per instance and remembers whether the cap was hit.
+/// Wasmtime's [`StoreLimits`] (memory cap, trap on a refused growth), plus a note of
+/// whether the memory cap was what stopped the call, so the error can say so.
 struct MemoryCap {
+    limits: StoreLimits,
     limit: usize,
     hit: bool,
+}
+
+impl MemoryCap {
+    fn new(limit: usize) -> Self {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(limit)
+            .table_elements(1 << 16)
+            .instances(64)
+            .trap_on_grow_failure(true)
+            .build();
+        Self {
+            limits,
+            limit,
+            hit: false,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Err(wasmtime::Error::msg("memory limit reached"));
-        }
-        Ok(true)
+        self.hit |= desired > self.limit;
+        self.limits.memory_growing(current, desired, maximum)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 16)
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
     }
 }
 
@@ -163,9 +196,7 @@ impl Runtime {
             cache::load_or_compile(&engine, bytes, options.cache_dir.as_deref())?;
         let mut linker = Linker::<InstanceState>::new(&engine);
         sandbox::add_granted_wasi(&mut linker)?;
-        DevicePanel::add_to_linker::<InstanceState, StoreCapability>(&mut linker, |state| {
-            &mut state.store
-        })?;
+        link_capabilities(&mut linker)?;
         let pre = DevicePanelPre::new(linker.instantiate_pre(&component)?)?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
@@ -186,16 +217,16 @@ impl Runtime {
     /// Runs `f` against a fresh instance, bounded by the deadline and the memory cap.
     pub fn call<R>(
         &self,
+        grants: CallGrants,
         f: impl FnOnce(&DevicePanel, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let state = InstanceState {
             wasi: sandbox::empty_wasi_ctx(),
             table: ResourceTable::new(),
-            memory: MemoryCap {
-                limit: self.options.memory_limit,
-                hit: false,
-            },
+            memory: MemoryCap::new(self.options.memory_limit),
             store: self.store.clone(),
+            net: NetAccess::new(grants.net),
+            files: grants.attachments,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -232,10 +263,32 @@ impl Runtime {
     }
 }
 
+/// Links the project's own imports, each to its capability in the instance state.
+fn link_capabilities(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    use crate::bindings::mfp::smtp_oauth::{attachments, net, store, types};
+    types::add_to_linker::<InstanceState, StoreCapability>(linker, |state| &mut state.store)?;
+    store::add_to_linker::<InstanceState, StoreCapability>(linker, |state| &mut state.store)?;
+    net::add_to_linker::<InstanceState, NetCapability>(linker, |state| &mut state.net)?;
+    attachments::add_to_linker::<InstanceState, FilesCapability>(linker, |state| &mut state.files)?;
+    Ok(())
+}
+
 /// Binds the `store` import to the instance's [`DurableStore`].
 struct StoreCapability;
 impl wasmtime::component::HasData for StoreCapability {
     type Data<'a> = &'a mut DurableStore;
+}
+
+/// Binds the `net` import to the call's [`NetAccess`].
+struct NetCapability;
+impl wasmtime::component::HasData for NetCapability {
+    type Data<'a> = &'a mut NetAccess;
+}
+
+/// Binds the `attachments` import to the call's [`AttachmentSet`].
+struct FilesCapability;
+impl wasmtime::component::HasData for FilesCapability {
+    type Data<'a> = &'a mut AttachmentSet;
 }
 
 /// What a component file is: its hash and the names of its imports and exports.

@@ -1,0 +1,360 @@
+//! The SMTP connection: plain TCP that the component upgrades to TLS in place with
+//! `start_tls` after its `STARTTLS` command. The host buffers nothing: `read` hands over
+//! exactly what the socket gave, so no plaintext read before the upgrade can be mistaken
+//! for data received under TLS (bytes the server sent early become part of the handshake
+//! and make it fail).
+//!
+//! The connection holds one of the destination's connection slots until it is dropped.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use super::limits::Permit;
+use super::{Destination, NetError, tcp, tls};
+
+/// Largest single read handed to the component, whatever it asks for.
+pub const MAX_READ: usize = 64 * 1024;
+
+pub struct SmtpConnection {
+    destination: Destination,
+    stream: Stream,
+    tls: Arc<ClientConfig>,
+    _permit: Permit,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// A TLS handshake failed: the socket is closed and nothing more can be done with it.
+    Failed,
+}
+
+impl fmt::Debug for SmtpConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.stream {
+            Stream::Plain(_) => "plain",
+            Stream::Tls(_) => "tls",
+            Stream::Failed => "failed",
+        };
+        f.debug_struct("SmtpConnection")
+            .field("destination", &self.destination.to_string())
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+const FAILED: &str = "the connection was closed after its TLS handshake failed";
+
+impl SmtpConnection {
+    pub(super) fn new(
+        destination: Destination,
+        sock: TcpStream,
+        tls: Arc<ClientConfig>,
+        permit: Permit,
+    ) -> Self {
+        Self {
+            destination,
+            stream: Stream::Plain(sock),
+            tls,
+            _permit: permit,
+        }
+    }
+
+    /// `host:port` this connection reaches.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// Whether `start_tls` has succeeded.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting for at least one:
+    /// `Closed` at the end of the stream, `Timeout` after the read timeout.
+    pub fn read(&mut self, max: u32) -> Result<Vec<u8>, NetError> {
+        if max == 0 {
+            return Err(NetError::Other(
+                "a read must ask for at least 1 byte".into(),
+            ));
+        }
+        let mut buf = vec![0; (max as usize).min(MAX_READ)];
+        loop {
+            let read = match &mut self.stream {
+                Stream::Plain(sock) => sock.read(&mut buf),
+                Stream::Tls(stream) => stream.read(&mut buf),
+                Stream::Failed => return Err(NetError::Other(FAILED.into())),
+            };
+            match read {
+                Ok(0) => return Err(NetError::Closed),
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(tcp::io_error(err)),
+            }
+        }
+    }
+
+    /// Writes all of `data` (encrypted once TLS is on).
+    pub fn write(&mut self, data: &[u8]) -> Result<(), NetError> {
+        let written = match &mut self.stream {
+            Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
+            Stream::Tls(stream) => stream.write_all(data).and_then(|()| stream.flush()),
+            Stream::Failed => return Err(NetError::Other(FAILED.into())),
+        };
+        written.map_err(tcp::io_error)
+    }
+
+    /// Performs the TLS handshake on this connection, verifying the certificate for
+    /// `server_name`. A second call is an error; a failed handshake closes the connection.
+    pub fn start_tls(&mut self, server_name: &str) -> Result<(), NetError> {
+        match std::mem::replace(&mut self.stream, Stream::Failed) {
+            Stream::Plain(sock) => {
+                let _ = sock.set_nodelay(true);
+                let stream = tls::handshake(&self.tls, server_name, sock)?;
+                self.stream = Stream::Tls(Box::new(stream));
+                Ok(())
+            }
+            tls @ Stream::Tls(_) => {
+                self.stream = tls;
+                Err(NetError::Other(
+                    "TLS is already active on this connection".into(),
+                ))
+            }
+            Stream::Failed => Err(NetError::Other(FAILED.into())),
+        }
+    }
+}
+
+impl Drop for SmtpConnection {
+    /// Says goodbye properly under TLS (`close_notify`), without waiting for an answer.
+    fn drop(&mut self) {
+        match &mut self.stream {
+            Stream::Plain(sock) => {
+                let _ = sock.shutdown(Shutdown::Both);
+            }
+            Stream::Tls(stream) => {
+                stream.conn.send_close_notify();
+                while stream.conn.wants_write() {
+                    if !matches!(stream.conn.write_tls(&mut stream.sock), Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+                let _ = stream.sock.shutdown(Shutdown::Both);
+            }
+            Stream::Failed => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use std::thread::{self, JoinHandle};
+    use std::time::{Duration, Instant};
+
+    use rustls::ServerConfig;
+
+    use super::super::testing::{self, TestCa, net_config};
+    use super::super::{Net, NetConfig, NetError, NetGrant};
+    use super::SmtpConnection;
+
+    const SMTP: &str = "smtp.office365.com";
+
+    fn grant(config: NetConfig) -> NetGrant {
+        Net::new(config).unwrap().grant(Some((SMTP.into(), 587)))
+    }
+
+    fn read_line(reader: &mut impl BufRead) -> String {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Reads until the reply's last line (`NNN ` rather than `NNN-`) has arrived.
+    fn read_reply(conn: &mut SmtpConnection) -> String {
+        let complete = |reply: &str| {
+            reply.ends_with('\n')
+                && reply
+                    .lines()
+                    .last()
+                    .is_some_and(|l| l.as_bytes().get(3) == Some(&b' '))
+        };
+        let mut reply = String::new();
+        while !complete(&reply) {
+            reply.push_str(&String::from_utf8(conn.read(512).unwrap()).unwrap());
+        }
+        reply
+    }
+
+    /// Exchange Online's opening as far as AUTH: greeting and STARTTLS in plain text, then
+    /// EHLO and QUIT under TLS. Returns the lines the server read after the upgrade.
+    fn fake_exchange(tls: Arc<ServerConfig>) -> (u16, JoinHandle<Vec<String>>) {
+        let (listener, port) = testing::listener();
+        let handle = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.write_all(
+                b"220 fake.outlook.office365.com Microsoft ESMTP MAIL Service ready\r\n",
+            )
+            .unwrap();
+            let mut plain = BufReader::new(sock.try_clone().unwrap());
+            assert_eq!(read_line(&mut plain), "STARTTLS\r\n");
+            sock.write_all(b"220 2.0.0 SMTP server ready\r\n").unwrap();
+            let Some(stream) = testing::accept_tls(&tls, sock) else {
+                return Vec::new();
+            };
+            let mut stream = BufReader::new(stream);
+            let mut seen = vec![read_line(&mut stream)];
+            stream.get_mut().write_all(b"250-fake.outlook.office365.com Hello\r\n250-SIZE 157286400\r\n250 AUTH LOGIN XOAUTH2\r\n").unwrap();
+            seen.push(read_line(&mut stream));
+            stream
+                .get_mut()
+                .write_all(b"221 2.0.0 Service closing transmission channel\r\n")
+                .unwrap();
+            stream.get_mut().conn.send_close_notify();
+            let _ = stream.get_mut().flush();
+            seen
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn starttls_upgrades_the_connection_in_place() {
+        let ca = TestCa::new("test CA");
+        let (port, server) = fake_exchange(ca.server_config(&[SMTP]));
+        let grant = grant(net_config(&ca, &[("smtp.office365.com:587", port)]));
+        let mut conn = grant.connect("SMTP.Office365.com", 587).unwrap();
+        assert!(read_reply(&mut conn).starts_with("220 fake.outlook"));
+        conn.write(b"STARTTLS\r\n").unwrap();
+        assert_eq!(read_reply(&mut conn), "220 2.0.0 SMTP server ready\r\n");
+        conn.start_tls(SMTP).unwrap();
+        assert!(conn.is_tls());
+        conn.write(b"EHLO printer\r\n").unwrap();
+        assert!(read_reply(&mut conn).ends_with("250 AUTH LOGIN XOAUTH2\r\n"));
+        conn.write(b"QUIT\r\n").unwrap();
+        assert!(read_reply(&mut conn).starts_with("221 2.0.0"));
+        assert_eq!(
+            conn.read(64),
+            Err(NetError::Closed),
+            "close_notify ends the stream"
+        );
+        assert_eq!(server.join().unwrap(), ["EHLO printer\r\n", "QUIT\r\n"]);
+        let again = conn.start_tls(SMTP).unwrap_err();
+        assert!(again.to_string().contains("already active"), "{again}");
+    }
+
+    #[test]
+    fn starttls_with_an_untrusted_certificate_fails_and_closes() {
+        let ca = TestCa::new("test CA");
+        let rogue = TestCa::new("rogue CA");
+        let (port, _server) = fake_exchange(rogue.server_config(&[SMTP]));
+        let grant = grant(net_config(&ca, &[("smtp.office365.com:587", port)]));
+        let mut conn = grant.connect(SMTP, 587).unwrap();
+        read_reply(&mut conn);
+        conn.write(b"STARTTLS\r\n").unwrap();
+        read_reply(&mut conn);
+        assert_eq!(
+            conn.start_tls(SMTP),
+            Err(NetError::Tls(
+                "invalid peer certificate: UnknownIssuer".into()
+            ))
+        );
+        assert!(
+            matches!(conn.write(b"EHLO x\r\n"), Err(NetError::Other(_))),
+            "no plaintext after a failed upgrade"
+        );
+    }
+
+    #[test]
+    fn only_the_granted_server_and_port_are_reachable() {
+        let net = Net::new(NetConfig::default()).unwrap();
+        let granted = net.grant(Some((SMTP.into(), 587)));
+        for (host, port, named) in [
+            (SMTP, 25, "smtp.office365.com:25"),
+            ("smtp.evil.example", 587, "smtp.evil.example:587"),
+            (
+                "login.microsoftonline.com",
+                443,
+                "login.microsoftonline.com:443",
+            ),
+        ] {
+            assert_eq!(
+                granted.connect(host, port).unwrap_err(),
+                NetError::Denied(named.into())
+            );
+        }
+        assert_eq!(
+            net.grant(None).connect(SMTP, 587).unwrap_err(),
+            NetError::Denied("smtp.office365.com:587".into())
+        );
+    }
+
+    #[test]
+    fn silent_server_times_out() {
+        let (listener, port) = testing::listener();
+        let ca = TestCa::new("test CA");
+        let mut config = net_config(&ca, &[("smtp.office365.com:587", port)]);
+        config.io_timeout = Duration::from_millis(200);
+        let mut conn = grant(config).connect(SMTP, 587).unwrap();
+        let started = Instant::now();
+        assert_eq!(conn.read(512), Err(NetError::Timeout));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        drop(listener);
+    }
+
+    #[test]
+    fn server_hanging_up_is_closed() {
+        let (listener, port) = testing::listener();
+        let server = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.write_all(b"421 4.3.2 Service not available\r\n")
+                .unwrap();
+        });
+        let ca = TestCa::new("test CA");
+        let mut conn = grant(net_config(&ca, &[("smtp.office365.com:587", port)]))
+            .connect(SMTP, 587)
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!(
+            conn.read(512).unwrap(),
+            b"421 4.3.2 Service not available\r\n"
+        );
+        assert_eq!(conn.read(512), Err(NetError::Closed));
+        assert!(matches!(conn.read(0), Err(NetError::Other(_))));
+    }
+
+    #[test]
+    fn fourth_concurrent_connection_waits_for_a_slot() {
+        // The listener's backlog completes the TCP handshakes; nobody needs to accept.
+        let (_listener, port) = testing::listener();
+        let ca = TestCa::new("test CA");
+        let mut config = net_config(&ca, &[("smtp.office365.com:587", port)]);
+        config.connect_timeout = Duration::from_millis(500);
+        let grant = grant(config);
+        let mut open: Vec<_> = (0..3).map(|_| grant.connect(SMTP, 587).unwrap()).collect();
+
+        let err = grant.connect(SMTP, 587).unwrap_err();
+        assert!(
+            matches!(&err, NetError::Other(m) if m.contains("3 concurrent connections")),
+            "{err:?}"
+        );
+
+        let waiter = {
+            let grant = grant.clone();
+            thread::spawn(move || grant.connect(SMTP, 587).map(|_| ()))
+        };
+        thread::sleep(Duration::from_millis(100));
+        open.pop();
+        waiter
+            .join()
+            .unwrap()
+            .expect("a dropped connection frees its slot");
+    }
+}

@@ -1,0 +1,88 @@
+//! The host capabilities the services use, as traits: the component implements them
+//! over its WIT imports, native tests over fakes. Keeping them traits keeps the services
+//! (`auth`, `mailer`) testable without wasmtime.
+
+use crate::diagnose::{Diagnostic, Severity};
+use crate::signin::HttpRequest;
+
+/// Why the host's network failed; mirrors `net-error` in `wit/net.wit`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetFailure {
+    #[error("the device may not connect to {0}")]
+    Denied(String),
+    #[error("the name {0} could not be resolved")]
+    Dns(String),
+    #[error("the connection was refused ({0})")]
+    Refused(String),
+    #[error("no answer in time")]
+    Timeout,
+    #[error("TLS failed ({0})")]
+    Tls(String),
+    #[error("the connection was closed")]
+    Closed,
+    #[error("the answer was too large ({0} bytes)")]
+    TooLarge(u64),
+    #[error("the proxy failed ({0})")]
+    Proxy(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl NetFailure {
+    /// The diagnosis of a network failure toward `what` (e.g. "the Microsoft identity
+    /// platform at https://login.microsoftonline.com").
+    pub fn diagnostic(&self, what: &str) -> Diagnostic {
+        let (code, remedy) = match self {
+            Self::Denied(_) => ("network-denied", "The device's host does not allow this destination; check its --authority and the SMTP server settings.".to_owned()),
+            Self::Dns(_) => ("network-dns", "Check the DNS server settings of the device ([Properties] > [Connectivity] > [Protocols] > [TCP/IP]).".to_owned()),
+            Self::Refused(_) => ("network-unreachable", "Check the network cable, the DNS and proxy server settings, and that the firewall allows the device out.".to_owned()),
+            Self::Timeout => ("network-timeout", "Check the network and the proxy server settings, then try again.".to_owned()),
+            Self::Tls(_) => ("network-tls", "Check the device's date and time, and that no proxy replaces Microsoft's certificates (or add its root certificate).".to_owned()),
+            Self::Closed => ("network-closed", "Try again; if it persists, check the proxy server and firewall.".to_owned()),
+            Self::TooLarge(_) => ("network-too-large", "Try again; something other than Microsoft may be answering (check the proxy).".to_owned()),
+            Self::Proxy(_) => ("network-proxy", "Check the proxy server settings of the device ([Properties] > [Connectivity] > [Protocols] > [Proxy Server]).".to_owned()),
+            Self::Other(_) => ("network-failed", "Try again; if it persists, check the device's network settings.".to_owned()),
+        };
+        Diagnostic::new(
+            code,
+            Severity::Error,
+            format!("Could not reach {what}: {self}."),
+            remedy,
+        )
+    }
+}
+
+/// A response as the services need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// HTTPS to the identity platform.
+pub trait Http {
+    fn send(&self, request: &HttpRequest) -> Result<HttpReply, NetFailure>;
+    /// The identity platform this host grants, e.g. `https://login.microsoftonline.com`.
+    fn authority(&self) -> String;
+}
+
+/// One SMTP connection, upgradable to TLS in place.
+pub trait SmtpStream {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, NetFailure>;
+    fn write(&mut self, data: &[u8]) -> Result<(), NetFailure>;
+    fn start_tls(&mut self, server_name: &str) -> Result<(), NetFailure>;
+}
+
+/// Opens SMTP connections.
+pub trait SmtpConnector {
+    type Stream: SmtpStream;
+    fn connect(&self, host: &str, port: u16) -> Result<Self::Stream, NetFailure>;
+}
+
+/// Attachments of the current send, read in chunks.
+pub trait Attachments {
+    /// The file name and size of attachment `id`.
+    fn info(&self, id: u32) -> Result<(String, u64), String>;
+    /// At most `max` bytes of attachment `id` from `offset`; empty at the end.
+    fn read(&self, id: u32, offset: u64, max: u32) -> Result<Vec<u8>, String>;
+}

@@ -1,0 +1,354 @@
+//! Sending a scan as mail: the preconditions (each refused before any connection), a
+//! valid access token, the MIME message streamed from the host's attachments, and the
+//! SMTP session (STARTTLS, AUTH XOAUTH2) driven over the host's connection. Every failure
+//! comes back explained ([`crate::diagnose::smtp_failure`]).
+
+use crate::auth;
+use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
+use crate::diagnose::{self, Diagnostic, Severity};
+use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
+use crate::settings::{LoginCredentials, Settings};
+use crate::smtp::{Envelope, Event, Session, SessionConfig};
+use crate::storage::{self, Storage};
+use crate::xoauth2::Credentials;
+
+/// What the device introduces itself as in EHLO.
+pub const EHLO_NAME: &str = "mfp-smtp-oauth.local";
+/// Bytes read from an attachment at a time: a multiple of 57, so each read fills whole
+/// base64 lines, and small enough that a 25 MB scan never sits in component memory.
+pub const ATTACHMENT_CHUNK: u32 = 57 * 1024;
+/// Bytes read from the server at a time.
+const READ_CHUNK: u32 = 16 * 1024;
+
+/// One message to send.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub to: Vec<String>,
+    /// A walk-up user's edit of From; `None` sends as the Device Email Address (S7).
+    pub from: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub attachments: Vec<u32>,
+    /// Which try this is, from 1.
+    pub attempt: u32,
+}
+
+/// A message the server accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReport {
+    pub message_id: String,
+    pub accepted: Vec<String>,
+    pub server_reply: String,
+    pub size: u64,
+}
+
+/// A message that was not sent, explained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendFailure {
+    pub diagnosis: Diagnostic,
+    pub server_reply: Option<String>,
+    pub retry_after: Option<u32>,
+}
+
+impl From<Diagnostic> for SendFailure {
+    fn from(diagnosis: Diagnostic) -> Self {
+        Self {
+            diagnosis,
+            server_reply: None,
+            retry_after: None,
+        }
+    }
+}
+
+fn refuse(
+    code: &'static str,
+    message: impl Into<String>,
+    remedy: impl Into<String>,
+) -> SendFailure {
+    Diagnostic::new(code, Severity::Error, message, remedy).into()
+}
+
+fn smtp_net(err: NetFailure, settings: &Settings) -> SendFailure {
+    err.diagnostic(&format!(
+        "the SMTP server {}:{}",
+        settings.smtp_server, settings.send_port
+    ))
+    .into()
+}
+
+/// Checks what must hold before the device connects anywhere.
+pub fn check_preconditions(
+    settings: &Settings,
+    message: &OutgoingMessage,
+) -> Result<(), SendFailure> {
+    if !settings.is_exchange_online() {
+        return Err(refuse(
+            "provider-not-exchange-online",
+            "[Service Provider] is not [Exchange Online/Outlook.com]; this device sends with OAuth 2.0 only through Exchange Online/Outlook.com.",
+            "Select [Exchange Online/Outlook.com] in [Service Provider] (Properties > Connectivity > Protocols > SMTP Server > General), click [Apply] and sign in.",
+        ));
+    }
+    // S6: Remotely Authenticated User cannot authenticate to Exchange Online.
+    if settings.login_credentials == LoginCredentials::RemotelyAuthenticatedUser {
+        return Err(refuse(
+            "login-credentials-not-system",
+            "Authentication error: [Login Credentials for Email Send] is [Remotely Authenticated User], which Exchange Online/Outlook.com does not accept.",
+            "Choose [System] in [Login Credentials for Email Send] on the web panel, and do not change it from the control panel.",
+        ));
+    }
+    if settings.device_email.is_empty() {
+        return Err(refuse(
+            "device-email-missing",
+            "The Device Email Address is empty, so the message has no sender.",
+            "Sign in with [Open Authentication Page] (the account's address becomes the Device Email Address), or set it in [Device Details].",
+        ));
+    }
+    if message.to.is_empty() {
+        return Err(refuse(
+            "no-recipients",
+            "The message has no recipient.",
+            "Enter at least one recipient address.",
+        ));
+    }
+    // S7: a walk-up user without authorization may edit From only when the policy says so.
+    if let Some(from) = &message.from
+        && !from.eq_ignore_ascii_case(&settings.device_email)
+        && !settings.from.edit_without_auth
+    {
+        return Err(refuse(
+            "from-edit-not-allowed",
+            format!(
+                "The From field may not be edited: [Edit [From:] Field when Authorization is not Required] is [No], so mail is sent as {}.",
+                settings.device_email
+            ),
+            format!(
+                "Leave From empty to send as {}. (Allowing edits risks SendAsDenied from Exchange Online.)",
+                settings.device_email
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The message body as chunks, read lazily from the host's attachments.
+struct BodySource<'a, A: Attachments> {
+    files: &'a A,
+    head: Option<Vec<u8>>,
+    pending: std::vec::IntoIter<(u32, Attachment, u64)>,
+    writer: Option<MessageWriter>,
+    current: Option<(u32, u64, AttachmentWriter)>,
+    done: bool,
+}
+
+impl<A: Attachments> BodySource<'_, A> {
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SendFailure> {
+        if let Some(head) = self.head.take() {
+            return Ok(Some(head));
+        }
+        if let Some((id, offset, mut part)) = self.current.take() {
+            let chunk = self
+                .files
+                .read(id, offset, ATTACHMENT_CHUNK)
+                .map_err(attachment_failed)?;
+            if chunk.is_empty() {
+                let (writer, tail) = part.finish();
+                self.writer = Some(writer);
+                return Ok(Some(tail));
+            }
+            let lines = part.write(&chunk);
+            self.current = Some((id, offset + chunk.len() as u64, part));
+            return Ok(Some(lines));
+        }
+        let Some(writer) = self.writer.take() else {
+            return Ok(None);
+        };
+        match self.pending.next() {
+            Some((id, attachment, _)) => {
+                let (part, head) = writer.attachment(&attachment);
+                self.current = Some((id, 0, part));
+                Ok(Some(head))
+            }
+            None if !self.done => {
+                self.done = true;
+                Ok(Some(writer.finish()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn attachment_failed(why: String) -> SendFailure {
+    refuse(
+        "attachment-unreadable",
+        format!("A scanned page could not be read: {why}."),
+        "Scan the document again.",
+    )
+}
+
+/// Sends `message` at `now`. `random` seeds the Message-ID and the MIME boundary.
+pub fn send(
+    s: &impl Storage,
+    http: &impl Http,
+    smtp: &impl SmtpConnector,
+    files: &impl Attachments,
+    message: &OutgoingMessage,
+    random: [u8; 32],
+    now: u64,
+) -> Result<SendReport, SendFailure> {
+    let settings = storage::load_settings(s).map_err(|e| SendFailure::from(store_diagnostic(e)))?;
+    check_preconditions(&settings, message)?;
+    let from = message
+        .from
+        .clone()
+        .unwrap_or_else(|| settings.device_email.clone());
+
+    let mut attachments = Vec::new();
+    for &id in &message.attachments {
+        let (name, size) = files.info(id).map_err(attachment_failed)?;
+        let attachment = Attachment::new(&name).map_err(mime_failed)?;
+        attachments.push((id, attachment, size));
+    }
+    let headers = Headers {
+        from: from.clone(),
+        to: message.to.clone(),
+        subject: message.subject.clone(),
+        date: now,
+    };
+    let mut ids = [[0u8; 16]; 2];
+    ids[0].copy_from_slice(&random[..16]);
+    ids[1].copy_from_slice(&random[16..]);
+    let randomness = mime::Random {
+        message_id: ids[0],
+        boundary: ids[1],
+    };
+    let (writer, head) = MessageWriter::start(
+        &headers,
+        randomness,
+        &message.body,
+        TextEncoding::QuotedPrintable,
+    )
+    .map_err(mime_failed)?;
+    let message_id = message_id_of(&head);
+    let size = estimated_size(&writer, &head, &attachments);
+
+    // Only now, with everything checked, is a token fetched (and maybe refreshed).
+    let (tokens, account) = auth::tokens_for_send(s, http, now)?;
+    let credentials = Credentials::new(settings.device_email.clone(), tokens.access_token.expose())
+        .map_err(|e| {
+            refuse(
+                e.code(),
+                format!("The sign-in cannot be framed: {e}."),
+                e.remedy(),
+            )
+        })?;
+    let envelope = Envelope {
+        from,
+        to: message.to.clone(),
+        size: Some(size),
+    };
+    let mut session =
+        Session::new(SessionConfig::new(EHLO_NAME), credentials, envelope).map_err(|e| {
+            SendFailure::from(
+                diagnose::smtp_failure(&e, &settings.device_email, account.upn(), message.attempt)
+                    .diagnostic,
+            )
+        })?;
+    let mut body = BodySource {
+        files,
+        head: Some(head),
+        pending: attachments.into_iter(),
+        writer: Some(writer),
+        current: None,
+        done: false,
+    };
+
+    let mut conn = smtp
+        .connect(&settings.smtp_server, settings.send_port)
+        .map_err(|e| smtp_net(e, &settings))?;
+    loop {
+        let event = match session.next_event() {
+            Ok(event) => event,
+            Err(err) => {
+                let explained = diagnose::smtp_failure(
+                    &err,
+                    &settings.device_email,
+                    account.upn(),
+                    message.attempt,
+                );
+                return Err(SendFailure {
+                    diagnosis: explained.diagnostic,
+                    server_reply: err.reply().map(|r| r.to_string()),
+                    retry_after: explained.retry_after,
+                });
+            }
+        };
+        match event {
+            Event::Write(bytes) => conn.write(&bytes).map_err(|e| smtp_net(e, &settings))?,
+            Event::Read => match conn.read(READ_CHUNK) {
+                Ok(bytes) => session.feed(&bytes),
+                Err(NetFailure::Closed) => session.connection_closed(),
+                Err(e) => return Err(smtp_net(e, &settings)),
+            },
+            Event::StartTls => {
+                conn.start_tls(&settings.smtp_server)
+                    .map_err(|e| smtp_net(e, &settings))?;
+                session.tls_established().map_err(|e| protocol(&e))?;
+            }
+            Event::SendBody => match body.next_chunk()? {
+                Some(chunk) => session.write_body(&chunk).map_err(|e| protocol(&e))?,
+                None => session.finish_body().map_err(|e| protocol(&e))?,
+            },
+            Event::Sent(report) => {
+                return Ok(SendReport {
+                    message_id,
+                    accepted: report.accepted,
+                    server_reply: report.reply.to_string(),
+                    size,
+                });
+            }
+        }
+    }
+}
+
+fn protocol(err: &crate::smtp::SmtpError) -> SendFailure {
+    refuse(err.code(), format!("{err}."), err.remedy())
+}
+
+fn mime_failed(err: mime::MimeError) -> SendFailure {
+    refuse(
+        err.code(),
+        format!("The message cannot be written: {err}."),
+        err.remedy(),
+    )
+}
+
+fn store_diagnostic(err: storage::StoreError) -> Diagnostic {
+    let e = crate::error::PanelError::from(err);
+    Diagnostic::new(e.code, Severity::Error, e.message, e.remedy)
+}
+
+/// The Message-ID the writer put in the headers.
+fn message_id_of(head: &[u8]) -> String {
+    String::from_utf8_lossy(head)
+        .lines()
+        .find_map(|line| line.strip_prefix("Message-ID: ").map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The message's size for `SIZE=`: the exact bytes of everything but the attachments'
+/// contents, whose base64 length follows from their sizes.
+fn estimated_size(
+    writer: &MessageWriter,
+    head: &[u8],
+    attachments: &[(u32, Attachment, u64)],
+) -> u64 {
+    let mut size = head.len() as u64;
+    let mut w = writer.clone();
+    for (_, attachment, file_size) in attachments {
+        let (part, part_head) = w.attachment(attachment);
+        let (next, tail) = part.finish();
+        size += (part_head.len() + tail.len()) as u64 + mime::base64_encoded_len(*file_size);
+        w = next;
+    }
+    size + w.finish().len() as u64
+}
