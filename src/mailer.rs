@@ -16,7 +16,7 @@ use crate::xoauth2::Credentials;
 pub const EHLO_NAME: &str = "mfp-smtp-oauth.local";
 /// Bytes read from an attachment at a time: a multiple of 57, so each read fills whole
 /// base64 lines, and small enough that a 25 MB scan never sits in component memory.
-pub const ATTACHMENT_CHUNK: u32 = 57 * 1024;
+pub const ATTACHMENT_CHUNK: u32 = 57 * 8 * 1024;
 /// Bytes read from the server at a time.
 const READ_CHUNK: u32 = 16 * 1024;
 

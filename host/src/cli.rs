@@ -37,6 +37,9 @@ pub struct Cli {
     /// Wall-clock limit for one call into the component.
     #[arg(long, global = true, value_name = "MS", default_value_t = 5000)]
     pub call_timeout_ms: u64,
+    /// Wall-clock limit for one call that uses the network (sign-in, a send).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
+    pub network_call_timeout_secs: u64,
     /// Linear-memory limit of one component instance.
     #[arg(long, global = true, value_name = "MIB", default_value_t = 64)]
     pub memory_limit_mib: usize,
@@ -60,6 +63,12 @@ pub struct Cli {
     /// HTTP proxy for HTTPS to the identity platform (HTTP CONNECT).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Longest wait for one network read or write (SMTP and HTTPS).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub io_timeout_secs: u64,
+    /// Longest wait for a TCP connection (and for a free SMTP connection slot).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout_secs: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -174,7 +183,12 @@ impl CliError {
 
 impl From<DeviceError> for CliError {
     fn from(err: DeviceError) -> Self {
-        let exit = if matches!(err, DeviceError::Refused(_)) {
+        // Refusals and diagnosed failures (a sign-in or a send the component explained)
+        // are outcomes of the device's rules: 1. Only the device itself failing is 3.
+        let exit = if matches!(
+            err,
+            DeviceError::Refused(_) | DeviceError::Diagnosed(_) | DeviceError::SendFailed(_)
+        ) {
             1
         } else {
             3
@@ -240,6 +254,7 @@ impl Cli {
         options.compile_cache = !self.no_compile_cache;
         options.runtime = RuntimeOptions {
             call_timeout: Duration::from_millis(self.call_timeout_ms.max(1)),
+            network_call_timeout: Duration::from_secs(self.network_call_timeout_secs.max(1)),
             memory_limit: self.memory_limit_mib.max(1).saturating_mul(1 << 20),
             cache_dir: None,
         };
@@ -257,6 +272,8 @@ impl Cli {
         };
         let mut config = NetConfig {
             authority: self.authority.clone(),
+            io_timeout: Duration::from_secs(self.io_timeout_secs.max(1)),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs.max(1)),
             ..NetConfig::default()
         };
         for rule in &self.resolve {

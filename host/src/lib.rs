@@ -16,6 +16,7 @@ pub mod device;
 pub mod net;
 pub mod runtime;
 pub mod sandbox;
+pub mod secrets;
 pub mod store;
 
 pub use device::{Device, DeviceError, DeviceOptions};

@@ -26,8 +26,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Limits of every call into the component.
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
-    /// Wall-clock time one call may run before it is interrupted.
+    /// Wall-clock time one panel call may run before it is interrupted.
     pub call_timeout: Duration,
+    /// Wall-clock time a call that uses the network (sign-in, a send) may run: the epoch
+    /// keeps counting while the component waits on the host's network, so these need more.
+    pub network_call_timeout: Duration,
     /// Linear memory one instance may use, in bytes.
     pub memory_limit: usize,
     /// Where compiled components are cached; `None` compiles at every start.
@@ -38,6 +41,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(5),
+            network_call_timeout: Duration::from_secs(600),
             memory_limit: 64 << 20,
             cache_dir: None,
         }
@@ -76,6 +80,13 @@ pub struct CallGrants {
     pub net: Option<NetGrant>,
     /// The files of a send.
     pub attachments: AttachmentSet,
+}
+
+impl CallGrants {
+    /// Whether this call may use the network (and so gets the longer deadline).
+    fn uses_network(&self) -> bool {
+        self.net.is_some()
+    }
 }
 
 impl WasiView for InstanceState {
@@ -220,6 +231,11 @@ impl Runtime {
         grants: CallGrants,
         f: impl FnOnce(&DevicePanel, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        let timeout = if grants.uses_network() {
+            self.options.network_call_timeout
+        } else {
+            self.options.call_timeout
+        };
         let state = InstanceState {
             wasi: sandbox::empty_wasi_ctx(),
             table: ResourceTable::new(),
@@ -230,19 +246,14 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = self
-            .options
-            .call_timeout
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1);
+        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
         let instance = match self.pre.instantiate(&mut store) {
             Ok(instance) => instance,
-            Err(err) => return Err(self.classify(err, &store, true)),
+            Err(err) => return Err(self.classify(err, &store, true, timeout)),
         };
-        f(&instance, &mut store).map_err(|err| self.classify(err, &store, false))
+        f(&instance, &mut store).map_err(|err| self.classify(err, &store, false, timeout))
     }
 
     fn classify(
@@ -250,12 +261,13 @@ impl Runtime {
         err: wasmtime::Error,
         store: &Store<InstanceState>,
         instantiating: bool,
+        timeout: Duration,
     ) -> CallError {
         if store.data().memory.hit {
             return CallError::MemoryLimit(self.options.memory_limit >> 20);
         }
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallError::DeadlineExceeded(self.options.call_timeout),
+            Some(Trap::Interrupt) => CallError::DeadlineExceeded(timeout),
             Some(trap) => CallError::Trap(trap.to_string()),
             None if instantiating => CallError::Instantiate(format!("{err:#}")),
             None => CallError::Trap(format!("{err:#}")),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::bindings::store::{Host, StoreError};
+use crate::secrets::{SealError, Sealer};
 
 /// Longest key accepted from the component.
 pub const MAX_KEY_LEN: usize = 256;
@@ -25,6 +26,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct DurableStore {
     conn: Arc<Mutex<Connection>>,
+    /// Seals the values of secret keys (tokens) before they reach the database.
+    sealer: Sealer,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the database cannot be opened: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Key(#[from] SealError),
 }
 
 impl std::fmt::Debug for DurableStore {
@@ -38,7 +50,8 @@ pub const DATABASE_FILE: &str = "state.sqlite3";
 
 impl DurableStore {
     /// Opens (or creates) the database in `state_dir`.
-    pub fn open(state_dir: &Path) -> Result<Self, rusqlite::Error> {
+    pub fn open(state_dir: &Path) -> Result<Self, OpenError> {
+        let sealer = Sealer::open(state_dir)?;
         let conn = Connection::open(state_dir.join(DATABASE_FILE))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -46,6 +59,7 @@ impl DurableStore {
         conn.execute_batch("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;")?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            sealer,
         })
     }
 
@@ -57,22 +71,47 @@ impl DurableStore {
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_key(key)?;
-        let conn = self.lock()?;
-        conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
-            row.get(0)
-        })
-        .optional()
-        .map_err(sql_error)
+        let stored: Option<Vec<u8>> = {
+            let conn = self.lock()?;
+            conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(sql_error)?
+        };
+        match stored {
+            Some(value) if Sealer::is_secret(key) => match self.sealer.unseal(key, &value) {
+                Ok(plain) => Ok(Some(plain)),
+                // A secret this device cannot open is as good as none: the administrator
+                // signs in again, which overwrites it.
+                Err(err) => {
+                    tracing::warn!("{err}; treating it as absent");
+                    Ok(None)
+                }
+            },
+            other => Ok(other),
+        }
     }
 
     /// Applies every write in one transaction; `None` deletes the key.
     pub fn commit(&self, writes: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        let mut sealed = Vec::with_capacity(writes.len());
         for (key, value) in writes {
             check_key(key)?;
             if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
                 return Err(StoreError::Full);
             }
+            let value = match value {
+                Some(v) if Sealer::is_secret(key) => Some(
+                    self.sealer
+                        .seal(key, v)
+                        .map_err(|e| StoreError::Other(e.to_string()))?,
+                ),
+                other => other.clone(),
+            };
+            sealed.push((key, value));
         }
+        let writes = sealed;
         let mut conn = self.lock()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -167,6 +206,41 @@ mod tests {
         let store = DurableStore::open(dir.path()).unwrap();
         let err = store.commit(&[("big".into(), Some(vec![0; MAX_VALUE_LEN + 1]))]);
         assert!(matches!(err, Err(StoreError::Full)));
+    }
+
+    #[test]
+    fn secrets_are_sealed_at_rest_and_read_back_in_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let token = b"eyJ0eXAiOiJKV1QiLCJub25jZSI6InNlY3JldC1hY2Nlc3MtdG9rZW4ifQ";
+        store
+            .commit(&[
+                ("oauth/grant".into(), Some(token.to_vec())),
+                ("settings/v1".into(), Some(b"{}".to_vec())),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.get("oauth/grant").unwrap().as_deref(),
+            Some(&token[..])
+        );
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token),
+                "token found in {}",
+                entry.path().display()
+            );
+        }
+        // Another device's key cannot read it: the grant is then simply absent.
+        std::fs::remove_file(dir.path().join(crate::secrets::KEY_FILE)).unwrap();
+        drop(store);
+        assert_eq!(
+            DurableStore::open(dir.path())
+                .unwrap()
+                .get("oauth/grant")
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

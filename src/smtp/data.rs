@@ -23,27 +23,35 @@ impl Default for DotStuffer {
 
 impl DotStuffer {
     /// Encodes one chunk of the message, appending the bytes to send to `out`.
-    pub fn write(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+    pub fn write(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + chunk.len() / 64 + 2);
-        for &byte in chunk {
+        // Copies runs between line breaks in bulk: a 25 MB scan is mostly such runs.
+        while let Some(&first) = chunk.first() {
             if self.pending_cr {
                 self.pending_cr = false;
                 self.line_break(out);
-                if byte == b'\n' {
+                if first == b'\n' {
+                    chunk = &chunk[1..];
                     continue;
                 }
             }
-            match byte {
-                b'\r' => self.pending_cr = true,
-                b'\n' => self.line_break(out),
-                _ => {
-                    if self.at_line_start && byte == b'.' {
-                        out.push(b'.');
-                    }
-                    out.push(byte);
-                    self.at_line_start = false;
-                }
+            if self.at_line_start && first == b'.' {
+                out.push(b'.');
             }
+            let run = chunk
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .unwrap_or(chunk.len());
+            if run > 0 {
+                out.extend_from_slice(&chunk[..run]);
+                self.at_line_start = false;
+            }
+            match chunk.get(run) {
+                Some(b'\r') => self.pending_cr = true,
+                Some(_) => self.line_break(out),
+                None => {}
+            }
+            chunk = chunk.get(run + 1..).unwrap_or_default();
         }
     }
 

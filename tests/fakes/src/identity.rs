@@ -63,6 +63,7 @@ pub fn handle_http<K: AsRef<str>, V: AsRef<str>>(
         }
         _ => return HttpResponse::text(404, "Not Found"),
     };
+    world.count_request(endpoint);
     if !method.eq_ignore_ascii_case("POST") {
         let method: String = method
             .chars()

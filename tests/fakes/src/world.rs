@@ -266,6 +266,9 @@ pub(crate) struct State {
     pub sessions: HashMap<String, u32>,
     /// Submission times per lower-cased UPN, for the per-minute limit.
     pub submissions: HashMap<String, VecDeque<Duration>>,
+    /// Requests received per identity endpoint (`devicecode`, `token`), for benchmarks
+    /// and tests that count polls. Two keys at most.
+    pub requests: HashMap<&'static str, u64>,
 }
 
 impl State {
@@ -376,6 +379,7 @@ impl World {
                 mailbox: VecDeque::new(),
                 sessions: HashMap::new(),
                 submissions: HashMap::new(),
+                requests: HashMap::new(),
             })),
         }
     }
@@ -488,6 +492,24 @@ impl World {
     /// Empties the mailbox.
     pub fn clear_messages(&self) {
         self.lock().mailbox.clear();
+    }
+
+    /// Requests the identity fake received at `endpoint` (`"devicecode"` or `"token"`),
+    /// whatever their answer; any other name counts 0.
+    pub fn requests(&self, endpoint: &str) -> u64 {
+        self.lock().requests.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Counts one request to a known identity endpoint.
+    pub(crate) fn count_request(&self, endpoint: &str) {
+        let key = match endpoint {
+            "devicecode" => "devicecode",
+            "token" => "token",
+            _ => return,
+        };
+        let mut state = self.lock();
+        let count = state.requests.entry(key).or_insert(0);
+        *count = count.saturating_add(1);
     }
 
     /// Authenticated SMTP sessions `upn` holds now.

@@ -526,3 +526,34 @@ fn token_replies_are_not_cacheable_and_debug_hides_the_body() {
     let http = String::from_utf8_lossy(&reply.to_http1()).into_owned();
     assert!(http.starts_with("HTTP/1.1 200 OK\r\n") && http.contains("Connection: close\r\n"));
 }
+
+#[test]
+fn requests_are_counted_per_endpoint_whatever_their_answer() {
+    let world = World::new(Scenario {
+        approval: Approval::Manual,
+        ..Scenario::default()
+    });
+    assert_eq!(
+        (world.requests("devicecode"), world.requests("token")),
+        (0, 0)
+    );
+    let (_, code) = start(&world, "common", T0);
+    let device_code = code["device_code"].as_str().unwrap_or_default().to_string();
+    assert_eq!(poll_code(&world, &device_code, at(5)).0, 400); // authorization_pending
+    assert_eq!(poll_code(&world, &device_code, at(6)).0, 400); // slow_down
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("client_id", CLIENT)])
+        .finish();
+    handle_http(
+        &world,
+        "GET",
+        "/common/oauth2/v2.0/token",
+        &FORM,
+        body.as_bytes(),
+        T0,
+    );
+    handle_http(&world, "POST", "/common/oauth2/v2.0/other", &FORM, b"", T0);
+    assert_eq!(world.requests("devicecode"), 1);
+    assert_eq!(world.requests("token"), 3);
+    assert_eq!(world.requests("other"), 0);
+}

@@ -1,0 +1,290 @@
+//! The whole flow through the real `mfp-host` binary, as an administrator runs it: the
+//! fake Microsoft identity platform and Exchange Online on loopback (real TLS, a test CA
+//! passed with `--ca-file`, Microsoft's names mapped with `--resolve`), the system clock,
+//! `auth login` waiting for real. Exit statuses and the `error[CODE]` / `remedy:` lines
+//! are what scripts rely on.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mfp_fakes::net::{ServerHandle, TestCa, spawn_exchange, spawn_identity};
+use mfp_fakes::{Approval, Scenario, World};
+
+/// Both fakes on 127.0.0.1 with the system clock, and the flags that reach them.
+struct Fakes {
+    world: World,
+    flags: Vec<String>,
+    _identity: ServerHandle,
+    _exchange: ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Fakes {
+    fn start(scenario: Scenario) -> Self {
+        let world = World::new(scenario);
+        let ca = TestCa::generate().unwrap();
+        let (identity_addr, identity) = spawn_identity(world.clone(), &ca).unwrap();
+        let (exchange_addr, exchange) = spawn_exchange(world.clone(), &ca).unwrap();
+        assert!(identity_addr.ip().is_loopback() && exchange_addr.ip().is_loopback());
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file: PathBuf = dir.path().join("test-ca.pem");
+        std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+        let flags = vec![
+            "--resolve".into(),
+            format!("login.microsoftonline.com:443={identity_addr}"),
+            "--resolve".into(),
+            format!("smtp.office365.com:587={exchange_addr}"),
+            "--ca-file".into(),
+            ca_file.display().to_string(),
+        ];
+        Self {
+            world,
+            flags,
+            _identity: identity,
+            _exchange: exchange,
+            _dir: dir,
+        }
+    }
+
+    fn command(&self, state: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mfp-host"));
+        command
+            .arg("--state-dir")
+            .arg(state)
+            .args(&self.flags)
+            .args(args);
+        command
+    }
+
+    fn run(&self, state: &Path, args: &[&str]) -> Output {
+        self.command(state, args).output().expect("mfp-host runs")
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn succeeded(out: &Output) -> bool {
+    out.status.code() == Some(0)
+}
+
+/// Asserts a failure printed as `error[code]: …` then `remedy: …`, with exit status `exit`.
+fn assert_error(out: &Output, code: &str, exit: i32) {
+    let err = stderr(out);
+    assert!(
+        err.starts_with(&format!("error[{code}]: ")),
+        "stderr: {err}\nstdout: {}",
+        stdout(out)
+    );
+    assert!(
+        err.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("remedy: ")),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(exit), "{err}");
+}
+
+fn select_exchange_online(fakes: &Fakes, state: &Path) {
+    let out = fakes.run(
+        state,
+        &["settings", "set", "service-provider", "exchange-online"],
+    );
+    assert!(succeeded(&out), "{}", stderr(&out));
+}
+
+#[test]
+fn login_status_send_logout_through_the_real_binary() {
+    let fakes = Fakes::start(Scenario {
+        approval: Approval::AfterPolls(1),
+        ..Scenario::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    select_exchange_online(&fakes, &state);
+
+    // auth login: the first line shows the page and the code while the fake still waits
+    // for that very code; then the CLI polls for real (5 s, then 5 s more).
+    let mut child = fakes
+        .command(&state, &["auth", "login"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mfp-host runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let uri = fakes.world.settings().verification_uri;
+    assert!(
+        first.starts_with(&format!("To sign in, open {uri} and enter the code ")),
+        "{first}"
+    );
+    let user_code = first.trim_end().rsplit(' ').next().unwrap().to_owned();
+    let pending = fakes.world.pending_codes(system_now());
+    assert!(
+        pending.iter().any(|c| c.user_code == user_code),
+        "the code shown is the one the identity platform issued: {user_code} vs {pending:?}"
+    );
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "stdout: {first}{rest}\nstderr: {err}"
+    );
+    assert!(
+        rest.contains("Signed in as mfp@contoso.com")
+            && rest.contains("The Device Email Address is now mfp@contoso.com"),
+        "{rest}"
+    );
+
+    // auth status --json
+    let out = fakes.run(&state, &["auth", "status", "--json"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["code"], "signed-in", "{status}");
+    assert_eq!(status["account"]["upn"], "mfp@contoso.com", "{status}");
+    assert_eq!(status["warnings"], serde_json::json!([]), "{status}");
+
+    // send a scan
+    let scan = dir.path().join("scan.pdf");
+    let pdf: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..50_000u32).map(|i| (i * 13 % 251) as u8))
+        .collect();
+    std::fs::write(&scan, &pdf).unwrap();
+    let scan_arg = scan.to_str().unwrap();
+    let send = [
+        "send",
+        "--to",
+        "alice@contoso.com",
+        "--attach",
+        scan_arg,
+        "--json",
+    ];
+    let out = fakes.run(&state, &send);
+    assert!(
+        succeeded(&out),
+        "stderr: {}\nstdout: {}",
+        stderr(&out),
+        stdout(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["code"], "sent", "{report}");
+    assert_eq!(
+        report["accepted"],
+        serde_json::json!(["alice@contoso.com"]),
+        "{report}"
+    );
+    assert_eq!(report["attempts"], 1, "{report}");
+    let received = fakes.world.messages();
+    assert_eq!(received.len(), 1);
+    let m = &received[0];
+    assert_eq!(
+        m.account, "mfp@contoso.com",
+        "authenticated with XOAUTH2 as the UPN, checked by the server"
+    );
+    assert_eq!(m.mail_from, "mfp@contoso.com");
+    assert_eq!(m.rcpt_to, ["alice@contoso.com"]);
+    assert_eq!(
+        report["message-id"].as_str(),
+        Some(m.message_id.as_str()),
+        "{report}"
+    );
+    let raw = String::from_utf8_lossy(m.raw.as_deref().unwrap()).into_owned();
+    assert!(raw.contains("scan.pdf"), "the attachment is named");
+
+    // A refused walk-up edit of From: exit 1 before any connection.
+    let out = fakes.run(
+        &state,
+        &[
+            "send",
+            "--to",
+            "alice@contoso.com",
+            "--from",
+            "ceo@contoso.com",
+        ],
+    );
+    assert_error(&out, "from-edit-not-allowed", 1);
+    assert_eq!(fakes.world.messages().len(), 1);
+
+    // auth logout, then send again: refused, nothing sent.
+    let out = fakes.run(&state, &["auth", "logout"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let out = fakes.run(&state, &["auth", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["code"], "signed-out", "{status}");
+    let out = fakes.run(&state, &send);
+    assert_ne!(out.status.code(), Some(0));
+    assert_error(&out, "sign-in-required", 1);
+    assert_eq!(fakes.world.messages().len(), 1);
+}
+
+fn system_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+}
+
+#[test]
+fn refused_preconditions_exit_1_with_code_and_remedy_before_connecting() {
+    let fakes = Fakes::start(Scenario::default());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let send = ["send", "--to", "alice@contoso.com"];
+
+    // Service provider not selected.
+    let out = fakes.run(&state, &send);
+    assert_error(&out, "provider-not-exchange-online", 1);
+
+    // S6: Remotely Authenticated User cannot authenticate to Exchange Online.
+    let out = fakes.run(
+        &state,
+        &[
+            "settings",
+            "set",
+            "service-provider",
+            "exchange-online",
+            "device-email",
+            "mfp@contoso.com",
+        ],
+    );
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let out = fakes.run(
+        &state,
+        &[
+            "panel",
+            "set",
+            "login-credentials",
+            "remotely-authenticated-user",
+        ],
+    );
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let out = fakes.run(&state, &send);
+    assert_error(&out, "login-credentials-not-system", 1);
+
+    // Not signed in.
+    let out = fakes.run(&state, &["settings", "set", "login-credentials", "system"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let out = fakes.run(&state, &send);
+    assert_error(&out, "sign-in-required", 1);
+
+    assert!(fakes.world.messages().is_empty());
+    assert_eq!(fakes.world.open_sessions("mfp@contoso.com"), 0);
+}
