@@ -79,7 +79,23 @@ fn settings_and_config(
     http: &impl Http,
 ) -> Result<(Settings, SigninConfig), Diagnostic> {
     let settings = storage::load_settings(s).map_err(store_failed)?;
-    let config = SigninConfig::from_settings(&settings, &http.authority());
+    let mut config = SigninConfig::from_settings(&settings, &http.authority());
+    // The host's --tenant / --client-id win for this invocation; checked like the settings.
+    let overrides = http.overrides();
+    let refused = |e: crate::error::PanelError| {
+        Diagnostic::new(
+            e.code,
+            Severity::Error,
+            format!("The host's override is invalid: {}", e.message),
+            e.remedy,
+        )
+    };
+    if let Some(tenant) = overrides.tenant {
+        config.tenant = crate::settings::values::parse_tenant(&tenant).map_err(refused)?;
+    }
+    if let Some(client_id) = overrides.client_id {
+        config.client_id = crate::settings::values::parse_client_id(&client_id).map_err(refused)?;
+    }
     Ok((settings, config))
 }
 

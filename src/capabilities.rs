@@ -64,6 +64,18 @@ pub trait Http {
     fn send(&self, request: &HttpRequest) -> Result<HttpReply, NetFailure>;
     /// The identity platform this host grants, e.g. `https://login.microsoftonline.com`.
     fn authority(&self) -> String;
+    /// The host's per-invocation overrides of the `tenant` and `client-id` settings
+    /// (`mfp-host --tenant`, `--client-id`); none by default.
+    fn overrides(&self) -> SigninOverrides {
+        SigninOverrides::default()
+    }
+}
+
+/// Values that replace the stored sign-in settings for one invocation of the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SigninOverrides {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
 }
 
 /// One SMTP connection, upgradable to TLS in place.

@@ -179,6 +179,13 @@ mod wasm {
         fn authority(&self) -> String {
             wit_net::authority()
         }
+
+        fn overrides(&self) -> capabilities::SigninOverrides {
+            capabilities::SigninOverrides {
+                tenant: wit_net::tenant_override(),
+                client_id: wit_net::client_id_override(),
+            }
+        }
     }
 
     fn net_failure(err: wit_net::NetError) -> capabilities::NetFailure {

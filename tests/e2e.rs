@@ -18,7 +18,7 @@ use mfp_host::bindings::mailer::{OutgoingMessage, SendError};
 use mfp_host::bindings::signin::{AuthState, PollStatus};
 use mfp_host::bindings::types::Diagnostic;
 use mfp_host::device::{Device, DeviceError};
-use mfp_host::net::{NetConfig, ResolveRule};
+use mfp_host::net::{NetConfig, ResolveRule, SigninOverrides};
 
 /// The two fakes on loopback, sharing one world and one hand-driven clock.
 struct Microsoft {
@@ -74,7 +74,13 @@ impl Microsoft {
 
     /// A device on `dir` whose network reaches these fakes under Microsoft's names.
     fn device(&self, dir: &std::path::Path) -> Device {
+        self.device_with(dir, SigninOverrides::default())
+    }
+
+    /// A device as `mfp-host --tenant/--client-id` would open it.
+    fn device_with(&self, dir: &std::path::Path, overrides: SigninOverrides) -> Device {
         let mut opts = options(dir);
+        opts.overrides = overrides;
         opts.net = Some(NetConfig {
             authority: "https://login.microsoftonline.com".into(),
             resolve: vec![
@@ -933,4 +939,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[test]
+fn the_hosts_tenant_override_applies_to_one_invocation_only() {
+    // A single-tenant application refuses /common (AADSTS50194); --tenant fixes it.
+    let ms = Microsoft::start(Scenario {
+        failure: Some(Aadsts::SingleTenantOnCommon50194),
+        ..Scenario::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let plain = ms.device(dir.path());
+    plain
+        .apply(
+            Origin::WebPanel,
+            &owned(&[("service-provider", "exchange-online")]),
+        )
+        .unwrap();
+    let err = plain.signin_start(ms.now()).unwrap_err();
+    assert!(err.to_string().contains("50194"), "{err}");
+    drop(plain);
+
+    let overridden = SigninOverrides {
+        tenant: Some("contoso.onmicrosoft.com".into()),
+        client_id: None,
+    };
+    let device = ms.device_with(dir.path(), overridden);
+    let code = device.signin_start(ms.now()).unwrap();
+    assert!(!code.user_code.is_empty());
+    let tenant = device
+        .settings()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.key == "tenant")
+        .unwrap()
+        .value;
+    assert_eq!(tenant, "common", "the stored setting is untouched");
+
+    let bad = SigninOverrides {
+        tenant: None,
+        client_id: Some("not-a-guid".into()),
+    };
+    let err = ms
+        .device_with(dir.path(), bad)
+        .signin_start(ms.now())
+        .unwrap_err();
+    assert_eq!(err.diagnosis().0, "client-id-invalid");
 }

@@ -60,6 +60,12 @@ pub struct Cli {
     /// Extra trusted root certificates (PEM), besides the built-in web roots.
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,
+    /// Sign in to this tenant for this invocation instead of the stored `tenant` setting.
+    #[arg(long, global = true, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Use this application (client) id for this invocation instead of the stored `client-id`.
+    #[arg(long, global = true, value_name = "GUID")]
+    pub client_id: Option<String>,
     /// HTTP proxy for HTTPS to the identity platform (HTTP CONNECT).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
@@ -308,6 +314,10 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
     }
     let mut options = cli.device_options();
     options.net = Some(cli.net_config()?);
+    options.overrides = crate::net::SigninOverrides {
+        tenant: cli.tenant.clone(),
+        client_id: cli.client_id.clone(),
+    };
     let device = Device::open(options)?;
     let written = match cli.command {
         Command::Settings(SettingsCommand::Show { json }) => show_settings(&device, json, out)?,

@@ -11,7 +11,7 @@ use crate::bindings::types::{
 };
 use crate::cache::CacheOutcome;
 use crate::component::ComponentSource;
-use crate::net::{Net, NetConfig};
+use crate::net::{Net, NetConfig, SigninOverrides};
 use crate::runtime::{CallError, CallGrants, Runtime, RuntimeOptions};
 use crate::store::DurableStore;
 
@@ -25,6 +25,8 @@ pub struct DeviceOptions {
     pub runtime: RuntimeOptions,
     /// The network the device may use (identity platform, SMTP server); `None` grants none.
     pub net: Option<NetConfig>,
+    /// `--tenant` / `--client-id`: replace the stored settings for this invocation only.
+    pub overrides: SigninOverrides,
 }
 
 impl DeviceOptions {
@@ -35,6 +37,7 @@ impl DeviceOptions {
             compile_cache: true,
             runtime: RuntimeOptions::default(),
             net: Some(NetConfig::default()),
+            overrides: SigninOverrides::default(),
         }
     }
 }
@@ -111,6 +114,7 @@ pub struct Device {
     runtime: Runtime,
     store: DurableStore,
     net: Option<Net>,
+    overrides: SigninOverrides,
 }
 
 impl Device {
@@ -149,6 +153,7 @@ impl Device {
             runtime,
             store,
             net,
+            overrides: options.overrides.clone(),
         })
     }
 
@@ -213,6 +218,7 @@ impl Device {
     fn identity_grant(&self) -> CallGrants {
         CallGrants {
             net: self.net.as_ref().map(|net| net.grant(None)),
+            overrides: self.overrides.clone(),
             ..CallGrants::default()
         }
     }
@@ -282,6 +288,7 @@ impl Device {
         let grants = CallGrants {
             net: self.net.as_ref().map(|net| net.grant(smtp)),
             attachments,
+            overrides: self.overrides.clone(),
         };
         self.runtime
             .call(grants, |dev, store| {

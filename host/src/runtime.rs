@@ -16,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::attachments::AttachmentSet;
 use crate::bindings::{DevicePanel, DevicePanelPre};
 use crate::cache::{self, CacheOutcome};
-use crate::net::{NetAccess, NetGrant};
+use crate::net::{NetAccess, NetGrant, SigninOverrides};
 use crate::sandbox;
 use crate::store::DurableStore;
 
@@ -80,6 +80,8 @@ pub struct CallGrants {
     pub net: Option<NetGrant>,
     /// The files of a send.
     pub attachments: AttachmentSet,
+    /// The host's `--tenant` / `--client-id` for this invocation.
+    pub overrides: SigninOverrides,
 }
 
 impl CallGrants {
@@ -241,7 +243,7 @@ impl Runtime {
             table: ResourceTable::new(),
             memory: MemoryCap::new(self.options.memory_limit),
             store: self.store.clone(),
-            net: NetAccess::new(grants.net),
+            net: NetAccess::new(grants.net, grants.overrides),
             files: grants.attachments,
         };
         let mut store = Store::new(&self.engine, state);

@@ -10,13 +10,22 @@ use crate::bindings::net::{self as wit, Host, HostConnection};
 pub struct NetAccess {
     grant: Option<NetGrant>,
     table: ResourceTable,
+    overrides: SigninOverrides,
+}
+
+/// The host's `--tenant` and `--client-id`, handed to the component for this invocation.
+#[derive(Clone, Debug, Default)]
+pub struct SigninOverrides {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
 }
 
 impl NetAccess {
-    pub fn new(grant: Option<NetGrant>) -> Self {
+    pub fn new(grant: Option<NetGrant>, overrides: SigninOverrides) -> Self {
         Self {
             grant,
             table: ResourceTable::new(),
+            overrides,
         }
     }
 
@@ -64,6 +73,14 @@ impl Host for NetAccess {
             headers: response.headers,
             body: response.body,
         })
+    }
+
+    fn tenant_override(&mut self) -> Option<String> {
+        self.overrides.tenant.clone()
+    }
+
+    fn client_id_override(&mut self) -> Option<String> {
+        self.overrides.client_id.clone()
     }
 
     fn authority(&mut self) -> String {

@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use capability::NetAccess;
+pub use capability::{NetAccess, SigninOverrides};
 pub use http::{HttpRequest, HttpResponse};
 pub use policy::{Destination, ProxyConfig, ResolveRule};
 pub use smtp::{MAX_READ, SmtpConnection};
