@@ -50,20 +50,15 @@ pub struct AdminConsent {
     pub explanation: String,
 }
 
-fn store_failed(err: storage::StoreError) -> Diagnostic {
-    let e = crate::error::PanelError::from(err);
-    Diagnostic::new(e.code, Severity::Error, e.message, e.remedy)
-}
-
 fn read_json<T: serde::de::DeserializeOwned>(
     s: &impl Storage,
     key: &str,
 ) -> Result<Option<T>, Diagnostic> {
-    match s.get(key).map_err(store_failed)? {
+    match s.get(key).map_err(Diagnostic::from)? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| store_failed(storage::StoreError::Corrupt(format!("{key}: {e}")))),
+            .map_err(|e| Diagnostic::from(storage::StoreError::Corrupt(format!("{key}: {e}")))),
     }
 }
 
@@ -78,7 +73,7 @@ fn settings_and_config(
     s: &impl Storage,
     http: &impl Http,
 ) -> Result<(Settings, SigninConfig), Diagnostic> {
-    let settings = storage::load_settings(s).map_err(store_failed)?;
+    let settings = storage::load_settings(s).map_err(Diagnostic::from)?;
     let mut config = SigninConfig::from_settings(&settings, &http.authority());
     // The host's --tenant / --client-id win for this invocation; checked like the settings.
     let overrides = http.overrides();
@@ -145,7 +140,7 @@ pub fn start(s: &impl Storage, http: &impl Http, now: u64) -> Result<DeviceCodeV
         .map_err(|e| e.diagnostic())?;
     let flow = DeviceFlow::start(config, code, now);
     s.commit(vec![json_write(FLOW_KEY, &flow)])
-        .map_err(store_failed)?;
+        .map_err(Diagnostic::from)?;
     Ok(view(&flow))
 }
 
@@ -164,7 +159,7 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Di
     };
     let end = |diagnostic: Diagnostic| -> Result<PollView, Diagnostic> {
         s.commit(vec![(FLOW_KEY.to_owned(), None)])
-            .map_err(store_failed)?;
+            .map_err(Diagnostic::from)?;
         Ok(PollView::Failed(diagnostic))
     };
     let request = match flow.poll(now) {
@@ -182,7 +177,7 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Di
     };
     // The request books the next interval: remember that before sending.
     s.commit(vec![json_write(FLOW_KEY, &flow)])
-        .map_err(store_failed)?;
+        .map_err(Diagnostic::from)?;
     let outcome = match http.send(&request) {
         Ok(reply) => flow.on_token_reply(now, reply.status, &reply.body),
         Err(_) => flow.on_transport_error(now),
@@ -192,12 +187,12 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Di
         | PollOutcome::SlowDown { next_poll_at, .. }
         | PollOutcome::Backoff { next_poll_at, .. } => {
             s.commit(vec![json_write(FLOW_KEY, &flow)])
-                .map_err(store_failed)?;
+                .map_err(Diagnostic::from)?;
             Ok(PollView::Pending(next_poll_at))
         }
         PollOutcome::Failed(err) => end(err.diagnostic()),
         PollOutcome::Approved(approved) => {
-            let mut settings = storage::load_settings(s).map_err(store_failed)?;
+            let mut settings = storage::load_settings(s).map_err(Diagnostic::from)?;
             if let Some(address) = approved.account.device_email_address() {
                 // S9: the signed-in account's address becomes the Device Email Address.
                 settings.device_email = address.to_owned();
@@ -208,7 +203,7 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Di
                 storage::settings_write(&settings),
                 (FLOW_KEY.to_owned(), None),
             ])
-            .map_err(store_failed)?;
+            .map_err(Diagnostic::from)?;
             Ok(PollView::SignedIn(approved.account))
         }
     }
@@ -229,7 +224,7 @@ pub fn status(s: &impl Storage, now: u64) -> Result<AuthState, Diagnostic> {
     ) else {
         return Ok(AuthState::SignedOut);
     };
-    let settings = storage::load_settings(s).map_err(store_failed)?;
+    let settings = storage::load_settings(s).map_err(Diagnostic::from)?;
     let warnings = account
         .upn_warning(&settings.device_email)
         .into_iter()
@@ -244,7 +239,7 @@ pub fn status(s: &impl Storage, now: u64) -> Result<AuthState, Diagnostic> {
 /// Forgets the account, its tokens and any sign-in in progress.
 pub fn sign_out(s: &impl Storage) -> Result<(), Diagnostic> {
     s.commit(storage::grant_deletions().collect())
-        .map_err(store_failed)
+        .map_err(Diagnostic::from)
 }
 
 /// S10: the admin-consent URL, and whether this device needs it.
@@ -310,7 +305,7 @@ pub fn tokens_for_send(
     match token::parse_refresh_reply(&config, &tokens, now, reply.status, &reply.body) {
         Ok(fresh) => {
             s.commit(vec![json_write(GRANT_KEY, &fresh)])
-                .map_err(store_failed)?;
+                .map_err(Diagnostic::from)?;
             Ok((fresh, account))
         }
         // As with a network failure: an unavailable platform leaves the current token usable.
@@ -320,7 +315,7 @@ pub fn tokens_for_send(
         Err(err) => {
             if err.kind == SigninErrorKind::SignInAgain {
                 s.commit(storage::grant_deletions().collect())
-                    .map_err(store_failed)?;
+                    .map_err(Diagnostic::from)?;
             }
             Err(err.diagnostic())
         }

@@ -77,3 +77,16 @@ impl From<StoreError> for PanelError {
         )
     }
 }
+
+impl From<StoreError> for crate::diagnose::Diagnostic {
+    /// A storage failure as the sign-in and send services report it.
+    fn from(err: StoreError) -> Self {
+        let e = PanelError::from(err);
+        crate::diagnose::Diagnostic::new(
+            e.code,
+            crate::diagnose::Severity::Error,
+            e.message,
+            e.remedy,
+        )
+    }
+}

@@ -195,7 +195,7 @@ pub fn send(
     random: [u8; 32],
     now: u64,
 ) -> Result<SendReport, SendFailure> {
-    let settings = storage::load_settings(s).map_err(|e| SendFailure::from(store_diagnostic(e)))?;
+    let settings = storage::load_settings(s).map_err(|e| SendFailure::from(Diagnostic::from(e)))?;
     check_preconditions(&settings, message)?;
     let from = message
         .from
@@ -320,11 +320,6 @@ fn mime_failed(err: mime::MimeError) -> SendFailure {
         format!("The message cannot be written: {err}."),
         err.remedy(),
     )
-}
-
-fn store_diagnostic(err: storage::StoreError) -> Diagnostic {
-    let e = crate::error::PanelError::from(err);
-    Diagnostic::new(e.code, Severity::Error, e.message, e.remedy)
 }
 
 /// The Message-ID the writer put in the headers.

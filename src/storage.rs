@@ -67,7 +67,7 @@ pub fn grant_deletions() -> impl Iterator<Item = Write> {
 
 /// Whether an OAuth grant (a signed-in account) is stored.
 pub fn has_grant(storage: &impl Storage) -> Result<bool, StoreError> {
-    Ok(storage.get(GRANT_KEYS[0])?.is_some())
+    Ok(storage.get(GRANT_KEY)?.is_some())
 }
 
 /// An in-memory store, for native tests and the benchmark's baseline.
