@@ -26,6 +26,8 @@ fn main() {
         "Cargo.lock",
         "tests/fixtures/runaway",
         "rust-toolchain.toml",
+        // `mfp-host serve` embeds the panel's files (rust-embed): a new file must rebuild.
+        "web",
     ] {
         println!(
             "cargo:rerun-if-changed={}",

@@ -17,6 +17,9 @@ pub const MAX_READ: u32 = 1 << 20;
 #[derive(Debug)]
 struct AttachmentFile {
     path: PathBuf,
+    /// The content, when it was handed over in memory (`mfp-host serve`'s test email)
+    /// rather than as a file.
+    memory: Option<Arc<[u8]>>,
     file_name: String,
     size: u64,
     file: Option<File>,
@@ -47,6 +50,7 @@ impl AttachmentSet {
                 .unwrap_or_default();
             files.push(AttachmentFile {
                 path: path.clone(),
+                memory: None,
                 file_name,
                 size: meta.len(),
                 file: None,
@@ -56,6 +60,24 @@ impl AttachmentSet {
             files,
             read: Arc::default(),
         })
+    }
+
+    /// Files held in memory, as (file name, content) in order, e.g. decoded from a request.
+    pub fn from_memory(items: Vec<(String, Arc<[u8]>)>) -> Self {
+        let files = items
+            .into_iter()
+            .map(|(file_name, data)| AttachmentFile {
+                path: PathBuf::from(&file_name),
+                size: data.len() as u64,
+                memory: Some(data),
+                file_name,
+                file: None,
+            })
+            .collect();
+        Self {
+            files,
+            read: Arc::default(),
+        }
     }
 
     /// The ids to pass in the message, in order.
@@ -98,6 +120,15 @@ impl Host for AttachmentSet {
         let f = self.file(id)?;
         if offset >= f.size {
             return Ok(Vec::new());
+        }
+        if let Some(data) = &f.memory {
+            let start = offset as usize;
+            let end = start
+                .saturating_add(max.min(MAX_READ) as usize)
+                .min(data.len());
+            let chunk = data[start..end].to_vec();
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            return Ok(chunk);
         }
         if f.file.is_none() {
             f.file = Some(File::open(&f.path).map_err(|e| io_error(&f.path, e))?);
@@ -146,6 +177,16 @@ mod tests {
             set.read(1, 0, 1),
             Err(AttachmentError::NotFound(1))
         ));
+    }
+
+    #[test]
+    fn reads_files_held_in_memory() {
+        let mut set = AttachmentSet::from_memory(vec![("a.txt".into(), Arc::from(&b"hello"[..]))]);
+        assert_eq!(set.ids(), vec![0]);
+        assert_eq!(set.info(0).unwrap().size, 5);
+        assert_eq!(set.read(0, 1, 3).unwrap(), b"ell".to_vec());
+        assert_eq!(set.read(0, 4, 10).unwrap(), b"o".to_vec());
+        assert_eq!(set.read(0, 5, 10).unwrap(), Vec::<u8>::new());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! error); 2 bad usage or malformed input; 3 the device itself failed (state dir,
 //! component, sandbox). Failures print `error[CODE]: message` and `remedy: …` on stderr.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -102,6 +102,22 @@ pub enum Command {
     Auth(AuthCommand),
     /// Sends an email through the configured server; exit status 0 only when accepted.
     Send(SendArgs),
+    /// Serves the web panel and its JSON API (web/API.md) until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the real one is printed).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Run embedded fake Microsoft endpoints on loopback and the demo pages (/demo/...).
+    #[arg(long)]
+    pub demo: bool,
+    /// File holding the administrator password (else $MFP_ADMIN_PASSWORD, else a random
+    /// one generated at the first start, printed once, kept only as an Argon2 hash).
+    #[arg(long, value_name = "FILE")]
+    pub admin_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +193,7 @@ pub struct CliError {
 }
 
 impl CliError {
-    fn usage(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub(crate) fn usage(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
         Self {
             code: code.into(),
             message: message.into(),
@@ -228,11 +244,12 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("MFP_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MFP_LOG")
+        .unwrap_or_else(|_| "warn,mfp_host::serve=info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -312,6 +329,9 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
     if let Command::Inspect { json } = cli.command {
         return inspect(&cli.device_options(), json, out);
     }
+    if let Command::Serve(args) = &cli.command {
+        return crate::serve::run(&cli, args.clone(), out);
+    }
     let mut options = cli.device_options();
     options.net = Some(cli.net_config()?);
     options.overrides = crate::net::SigninOverrides {
@@ -346,7 +366,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<u8, CliError> {
             writeln!(out, "Signed out: the tokens and the account were deleted.")
         }
         Command::Send(args) => return crate::cli_send::send(&device, &args, out),
-        Command::Inspect { .. } => unreachable!("handled above"),
+        Command::Inspect { .. } | Command::Serve(_) => unreachable!("handled above"),
     };
     written.map_err(output_error)?;
     Ok(0)
@@ -490,14 +510,14 @@ fn apply(
     })())
 }
 
-fn provider_label(p: ServiceProvider) -> &'static str {
+pub(crate) fn provider_label(p: ServiceProvider) -> &'static str {
     match p {
         ServiceProvider::NotSelected => "not-selected",
         ServiceProvider::ExchangeOnline => "exchange-online",
     }
 }
 
-fn credentials_label(c: LoginCredentials) -> &'static str {
+pub(crate) fn credentials_label(c: LoginCredentials) -> &'static str {
     match c {
         LoginCredentials::System => "system",
         LoginCredentials::RemotelyAuthenticatedUser => "remotely-authenticated-user",
@@ -608,9 +628,4 @@ fn inspect(options: &DeviceOptions, json: bool, out: &mut impl Write) -> Result<
     };
     result.map_err(output_error)?;
     Ok(0)
-}
-
-/// Whether stdout is a terminal (for progress bars in later commands).
-pub fn stdout_is_terminal() -> bool {
-    std::io::stdout().is_terminal()
 }

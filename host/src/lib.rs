@@ -17,6 +17,7 @@ pub mod net;
 pub mod runtime;
 pub mod sandbox;
 pub mod secrets;
+pub mod serve;
 pub mod store;
 
 pub use device::{Device, DeviceError, DeviceOptions};

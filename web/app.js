@@ -1,0 +1,570 @@
+// The CentreWare-style panel of mfp-smtp-oauth. Plain JavaScript, no build step.
+// Every value, lock, notice and diagnosis comes from the device's JSON API
+// (web/API.md): this page decides nothing, it shows what the device says.
+'use strict';
+
+(function () {
+  const PAGES = ['smtp-general', 'from-address', 'device-details', 'admin-consent', 'diagnostics', 'send-test', 'control-panel'];
+  const PROVIDER_NAMES = { 'not-selected': 'Not Selected', 'exchange-online': 'Exchange Online/Outlook.com' };
+  const CREDENTIAL_NAMES = { system: 'System', 'remotely-authenticated-user': 'Remotely Authenticated User' };
+  const SEVERITY_NAMES = { info: 'Information', warning: 'Warning', error: 'Error' };
+
+  const state = {
+    settings: {},        // key -> {value, locked}
+    diagnostics: [],
+    signin: null,        // GET /api/v1/signin
+    controlPanel: null,  // GET /api/v1/control-panel
+    pollTimer: null,
+    countdownTimer: null,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- API -------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, error, body) {
+      super(error && error.message ? error.message : 'HTTP ' + status);
+      this.status = status;
+      this.error = error || { code: 'http-' + status, message: 'The device answered HTTP ' + status + '.', remedy: '' };
+      this.body = body || {};
+    }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    if (response.status === 401 && path !== '/api/v1/login') {
+      window.location.assign('/login');
+      throw new ApiError(401, { code: 'not-logged-in', message: 'Log in as system administrator.', remedy: '' });
+    }
+    let data = null;
+    const text = await response.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (_) { data = null; }
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, data && data.error, data);
+    }
+    return data;
+  }
+
+  // ---- small DOM helpers -------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null) continue;
+      if (name === 'class') node.className = value;
+      else if (name === 'text') node.textContent = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child);
+    }
+    return node;
+  }
+
+  /** One diagnosis (code, severity, message, remedy) as a list item. */
+  function diagnosisItem(d, testid) {
+    const severity = d.severity || 'info';
+    return el('li', { class: 'diag ' + severity, 'data-code': d.code, 'data-testid': testid || 'diagnosis' },
+      el('span', { class: 'severity', text: SEVERITY_NAMES[severity] || severity }),
+      ' ',
+      el('span', { class: 'message', text: d.message }),
+      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), d.remedy) : null);
+  }
+
+  function fillList(list, diagnoses, testid) {
+    list.replaceChildren(...(diagnoses || []).map((d) => diagnosisItem(d, testid)));
+  }
+
+  /** Replaces a node's children, leaving out the absent ones (null, undefined, false). */
+  function put(node, ...children) {
+    node.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
+  function showBanner(text) {
+    const banner = $('banner');
+    banner.textContent = text;
+    banner.hidden = !text;
+  }
+
+  /** Clears the refusals shown in a form. */
+  function clearRefusals(form) {
+    for (const node of form.querySelectorAll('.refusal')) {
+      node.hidden = true;
+      node.replaceChildren();
+    }
+  }
+
+  /** Shows a refusal next to the field it names, or at the bottom of the form. */
+  function showRefusal(form, err) {
+    const e = err.error || {};
+    let target = null;
+    if (e.field) target = form.querySelector('[data-refusal-for="' + CSS.escape(e.field) + '"]');
+    if (!target) target = form.querySelector('[data-refusal-for=""]');
+    put(target,
+      el('div', { class: 'refusal-message', 'data-testid': 'refusal-message', 'data-code': e.code, text: e.message }),
+      e.remedy ? el('div', { class: 'remedy', 'data-testid': 'refusal-remedy' }, el('strong', { text: 'Remedy: ' }), e.remedy) : null);
+    target.hidden = false;
+  }
+
+  // ---- settings -------------------------------------------------------------------
+
+  function setSettings(list) {
+    state.settings = {};
+    for (const entry of list || []) state.settings[entry.key] = { value: entry.value, locked: entry.locked || null };
+    renderSettings();
+  }
+
+  function value(key) {
+    return state.settings[key] ? state.settings[key].value : '';
+  }
+
+  function renderLock(key, inputs) {
+    const locked = state.settings[key] ? state.settings[key].locked : null;
+    for (const input of inputs) input.disabled = !!locked;
+    for (const node of document.querySelectorAll('[data-locked-for="' + CSS.escape(key) + '"]')) {
+      node.textContent = locked ? locked : '';
+      node.hidden = !locked;
+    }
+  }
+
+  function renderRadio(name) {
+    const inputs = document.querySelectorAll('input[type=radio][name="' + CSS.escape(name) + '"]');
+    for (const input of inputs) input.checked = input.value === value(name);
+    renderLock(name, inputs);
+  }
+
+  function renderInput(input) {
+    const key = input.dataset.key;
+    if (input.type === 'checkbox') input.checked = value(key) === 'yes';
+    else input.value = value(key);
+    renderLock(key, [input]);
+  }
+
+  function renderSettings() {
+    for (const name of ['service-provider', 'login-credentials', 'from.guest-edit', 'from.auth-send-despite-ldap-failure', 'from.edit-without-auth']) {
+      renderRadio(name);
+    }
+    for (const input of document.querySelectorAll('form input[data-key]')) renderInput(input);
+    $('provider-note').hidden = value('service-provider') !== 'exchange-online';
+  }
+
+  /** The changes a form holds compared with the device's current values. */
+  function changesOf(form) {
+    const changes = {};
+    for (const input of form.querySelectorAll('input')) {
+      if (input.disabled) continue;
+      let key = null;
+      let v = null;
+      if (input.type === 'radio') {
+        if (!input.checked) continue;
+        key = input.name;
+        v = input.value;
+      } else if (input.type === 'checkbox') {
+        key = input.dataset.key;
+        v = input.checked ? 'yes' : 'no';
+      } else if (input.dataset.key) {
+        key = input.dataset.key;
+        v = input.value.trim();
+      }
+      if (key && key in state.settings && state.settings[key].value !== v) changes[key] = v;
+    }
+    return changes;
+  }
+
+  async function applyForm(form, noticeList) {
+    clearRefusals(form);
+    noticeList.replaceChildren();
+    const changes = changesOf(form);
+    if (Object.keys(changes).length === 0) {
+      noticeList.replaceChildren(el('li', { class: 'diag info', 'data-testid': 'notice', text: 'There are no changes to apply.' }));
+      return;
+    }
+    await applyChanges(form, noticeList, changes);
+  }
+
+  async function applyChanges(form, noticeList, changes) {
+    const submit = form.querySelector('button[type=submit]');
+    submit.disabled = true;
+    try {
+      const outcome = await api('POST', '/api/v1/smtp', { changes });
+      setSettings(outcome.settings);
+      const notices = outcome.notices || [];
+      if (notices.length) fillList(noticeList, notices, 'notice');
+      else noticeList.replaceChildren(el('li', { class: 'diag info applied', 'data-testid': 'notice-applied', text: 'The settings have been applied.' }));
+      await refreshAll();
+    } catch (err) {
+      if (err.status === 401) return;
+      showRefusal(form, err);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  async function loadSettings() {
+    const view = await api('GET', '/api/v1/smtp');
+    setSettings(view.settings);
+    if (Array.isArray(view.diagnostics)) setDiagnostics(view.diagnostics);
+  }
+
+  // ---- diagnostics ------------------------------------------------------------------
+
+  function setDiagnostics(list) {
+    state.diagnostics = list || [];
+    renderDiagnostics();
+  }
+
+  function allWarnings() {
+    const seen = new Set();
+    const out = [];
+    const signinWarnings = (state.signin && state.signin.warnings) || [];
+    for (const d of [...state.diagnostics, ...signinWarnings]) {
+      const key = d.code + '\u0000' + d.message;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(d);
+    }
+    return out;
+  }
+
+  function renderDiagnostics() {
+    const all = allWarnings();
+    const body = $('diagnostics-body');
+    body.replaceChildren(...all.map((d) => el('tr', { class: 'diag ' + (d.severity || 'info'), 'data-code': d.code, 'data-testid': 'diagnostic-row' },
+      el('td', { class: 'severity', text: SEVERITY_NAMES[d.severity] || d.severity }),
+      el('td', { class: 'message', text: d.message }),
+      el('td', { class: 'remedy', text: d.remedy || '' }))));
+    $('diagnostics-table').hidden = all.length === 0;
+    $('diagnostics-none').hidden = all.length !== 0;
+
+    fillList($('from-warnings'), all.filter((d) => /send-as/.test(d.code)), 'from-warning');
+
+    const upnWarnings = all.filter((d) => d.code === 'device-email-not-upn');
+    fillList($('device-warnings'), upnWarnings, 'device-warning');
+    const account = state.signin && state.signin.account;
+    const upn = account && account.upn;
+    const useUpn = $('use-upn');
+    useUpn.hidden = !(upnWarnings.length && upn);
+    useUpn.dataset.upn = upn || '';
+    if (upn) useUpn.textContent = 'Use the UPN (' + upn + ')';
+
+    const count = all.filter((d) => d.severity === 'error' || d.severity === 'warning').length;
+    const nav = document.querySelector('[data-page="diagnostics"]');
+    nav.textContent = count ? 'Diagnostics (' + count + ')' : 'Diagnostics';
+  }
+
+  async function loadDiagnostics() {
+    setDiagnostics(await api('GET', '/api/v1/diagnostics'));
+  }
+
+  // ---- admin consent -----------------------------------------------------------------
+
+  async function loadConsent() {
+    const consent = await api('GET', '/api/v1/admin-consent');
+    const link = $('consent-url');
+    link.textContent = consent.url || '';
+    if (consent.url) link.href = consent.url; else link.removeAttribute('href');
+    const needed = $('consent-needed');
+    needed.textContent = consent.needed
+      ? 'Administrator consent is needed (once for each tenant).'
+      : 'Administrator consent is not needed.';
+    needed.className = 'consent-needed ' + (consent.needed ? 'needed' : 'not-needed');
+    needed.dataset.needed = String(!!consent.needed);
+    $('consent-explanation').textContent = consent.explanation || '';
+  }
+
+  // ---- sign-in (Open Authentication Page) -------------------------------------------
+
+  function stopPolling() {
+    if (state.pollTimer) clearInterval(state.pollTimer);
+    if (state.countdownTimer) clearInterval(state.countdownTimer);
+    state.pollTimer = null;
+    state.countdownTimer = null;
+  }
+
+  function showDeviceCode(code) {
+    $('device-code').hidden = false;
+    $('user-code').textContent = code['user-code'] || '';
+    const link = $('verification-uri');
+    link.textContent = code['verification-uri'] || '';
+    link.href = code['verification-uri'] || '#';
+    $('device-code-message').textContent = code.message || '';
+    const expiresAt = Number(code['expires-at']) || 0;
+    $('countdown').dataset.expiresAt = String(expiresAt);
+    tickCountdown();
+    if (state.countdownTimer) clearInterval(state.countdownTimer);
+    state.countdownTimer = setInterval(tickCountdown, 1000);
+  }
+
+  function tickCountdown() {
+    const node = $('countdown');
+    const left = Math.max(0, Number(node.dataset.expiresAt) - Math.floor(Date.now() / 1000));
+    node.textContent = String(Math.floor(left / 60)).padStart(2, '0') + ':' + String(left % 60).padStart(2, '0');
+  }
+
+  function startPolling() {
+    if (state.pollTimer) clearInterval(state.pollTimer);
+    state.pollTimer = setInterval(pollSignin, 2000);
+  }
+
+  async function pollSignin() {
+    try {
+      const status = await api('GET', '/api/v1/signin');
+      const before = state.signin && state.signin.code;
+      renderSignin(status);
+      if (status.code !== 'sign-in-in-progress') {
+        stopPolling();
+        if (before === 'sign-in-in-progress') await refreshAll();
+      }
+    } catch (err) {
+      if (err.status === 401) stopPolling();
+    }
+  }
+
+  function renderSignin(status) {
+    state.signin = status;
+    const stateLine = $('signin-state');
+    const outcome = $('signin-outcome');
+    stateLine.dataset.code = status.code;
+    $('sign-out').hidden = status.code !== 'signed-in';
+    const account = status.account || {};
+    switch (status.code) {
+      case 'signed-in':
+        stateLine.textContent = 'Signed in as ' + (account.username || account.upn) + '.';
+        $('device-code').hidden = true;
+        put(outcome,
+          el('p', { class: 'success', 'data-testid': 'signin-success', text: 'Sign-in succeeded. The email address of the signed-in account has been set as the Device Email Address.' }),
+          el('table', { class: 'account-table', 'data-testid': 'signin-account' },
+            el('tr', {}, el('th', { text: 'Account' }), el('td', { text: account.username || '' })),
+            el('tr', {}, el('th', { text: 'UPN' }), el('td', { text: account.upn || '' })),
+            el('tr', {}, el('th', { text: 'Email Address' }), el('td', { text: account.email || '' })),
+            el('tr', {}, el('th', { text: 'Account Type' }), el('td', { text: account.personal ? 'Outlook.com (personal Microsoft account)' : 'Work or school (Microsoft Entra ID)' }))),
+          (status.warnings && status.warnings.length) ? el('ul', { class: 'diagnostics', 'data-testid': 'signin-warnings' }, ...status.warnings.map((d) => diagnosisItem(d, 'signin-warning'))) : null);
+        outcome.hidden = false;
+        break;
+      case 'sign-in-in-progress':
+        stateLine.textContent = 'Waiting for the sign-in on the authentication page…';
+        showDeviceCode(status);
+        outcome.hidden = true;
+        break;
+      case 'sign-in-failed': {
+        stateLine.textContent = 'The sign-in failed.';
+        $('device-code').hidden = true;
+        const d = status.diagnosis || {};
+        outcome.replaceChildren(el('ul', { class: 'diagnostics', 'data-testid': 'signin-failure' }, diagnosisItem({ severity: 'error', ...d }, 'signin-diagnosis')));
+        outcome.hidden = false;
+        break;
+      }
+      default:
+        stateLine.textContent = 'Not signed in.';
+        $('device-code').hidden = true;
+        outcome.hidden = true;
+    }
+    renderDiagnostics();
+  }
+
+  async function loadSignin() {
+    const status = await api('GET', '/api/v1/signin');
+    renderSignin(status);
+    if (status.code === 'sign-in-in-progress' && !state.pollTimer) startPolling();
+    if (status.code !== 'sign-in-in-progress') stopPolling();
+  }
+
+  async function openAuthenticationPage() {
+    const button = $('open-auth');
+    button.disabled = true;
+    $('signin-outcome').hidden = true;
+    try {
+      const code = await api('POST', '/api/v1/signin');
+      renderSignin({ code: 'sign-in-in-progress', ...code });
+      startPolling();
+    } catch (err) {
+      if (err.status === 401) return;
+      const outcome = $('signin-outcome');
+      outcome.replaceChildren(el('ul', { class: 'diagnostics', 'data-testid': 'signin-failure' },
+        diagnosisItem({ severity: 'error', ...err.error }, 'signin-diagnosis')));
+      outcome.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try {
+      await api('DELETE', '/api/v1/signin');
+      stopPolling();
+      await refreshAll();
+    } catch (err) {
+      if (err.status !== 401) showBanner(err.error.message);
+    }
+  }
+
+  // ---- send test email -----------------------------------------------------------------
+
+  function readBase64(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => {
+        const url = String(reader.result);
+        resolve(url.slice(url.indexOf(',') + 1));
+      };
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(file);
+    });
+  }
+
+  async function sendTest(event) {
+    event.preventDefault();
+    const result = $('send-result');
+    const button = $('send-submit');
+    result.hidden = false;
+    result.className = 'pending';
+    result.replaceChildren(el('p', { text: 'Sending…' }));
+    button.disabled = true;
+    try {
+      const to = $('send-to').value.split(/[\s,;]+/).filter(Boolean);
+      const attachments = [];
+      for (const file of $('send-attachment').files) {
+        attachments.push({ name: file.name, 'data-base64': await readBase64(file) });
+      }
+      const report = await api('POST', '/api/v1/send', { to, subject: $('send-subject').value, body: $('send-body').value, attachments });
+      result.className = 'success';
+      result.dataset.outcome = 'accepted';
+      put(result,
+        el('p', { class: 'success', 'data-testid': 'send-accepted', text: 'The email was sent. The server accepted it.' }),
+        el('table', { class: 'account-table' },
+          el('tr', {}, el('th', { text: 'Message ID' }), el('td', { 'data-testid': 'send-message-id', text: report['message-id'] || '' })),
+          el('tr', {}, el('th', { text: 'Size' }), el('td', { text: String(report.size ?? '') + ' bytes' })),
+          el('tr', {}, el('th', { text: 'Server Reply' }), el('td', { class: 'server-reply', 'data-testid': 'send-server-reply', text: report['server-reply'] || '' }))));
+    } catch (err) {
+      if (err.status === 401) return;
+      result.className = 'failure';
+      result.dataset.outcome = 'failed';
+      const reply = err.body && err.body['server-reply'];
+      put(result,
+        el('ul', { class: 'diagnostics', 'data-testid': 'send-failure' }, diagnosisItem({ severity: 'error', ...err.error }, 'send-diagnosis')),
+        reply ? el('p', {}, el('strong', { text: 'Server Reply: ' }), el('code', { class: 'server-reply', 'data-testid': 'send-server-reply', text: reply })) : null);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---- control panel emulator ---------------------------------------------------------
+
+  function renderControlPanel(view) {
+    state.controlPanel = view;
+    $('cp-provider').textContent = PROVIDER_NAMES[view['service-provider']] || view['service-provider'];
+    $('cp-server').value = view['smtp-server'] || '';
+    $('cp-send-port').value = String(view['send-port'] ?? '');
+    $('cp-receive-port').value = String(view['receive-port'] ?? '');
+    $('cp-credentials').value = view['login-credentials'];
+    const enabled = view['smtp-edits-enabled'] !== false;
+    for (const id of ['cp-send-port', 'cp-receive-port', 'cp-credentials']) $(id).disabled = !enabled;
+    $('cp-notice').textContent = view.notice || '';
+    $('cp-notice').hidden = !view.notice;
+  }
+
+  async function loadControlPanel() {
+    renderControlPanel(await api('GET', '/api/v1/control-panel'));
+  }
+
+  function controlPanelChanges() {
+    const view = state.controlPanel || {};
+    const changes = {};
+    for (const id of ['cp-server', 'cp-send-port', 'cp-receive-port', 'cp-credentials']) {
+      const input = $(id);
+      if (input.disabled) continue;
+      const key = input.dataset.key;
+      const v = input.value.trim();
+      if (String(view[key] ?? '') !== v) changes[key] = v;
+    }
+    return changes;
+  }
+
+  async function controlPanelOk() {
+    const message = $('cp-message');
+    message.className = 'touch-message';
+    message.replaceChildren();
+    const changes = controlPanelChanges();
+    if (Object.keys(changes).length === 0) {
+      message.textContent = 'No changes.';
+      return;
+    }
+    try {
+      const outcome = await api('POST', '/api/v1/control-panel', { changes });
+      const notices = outcome.notices || [];
+      message.className = 'touch-message ok';
+      message.replaceChildren(...(notices.length
+        ? notices.map((d) => el('div', { class: 'touch-notice-item', 'data-testid': 'cp-notice-item', 'data-code': d.code, text: d.message + (d.remedy ? ' ' + d.remedy : '') }))
+        : [el('div', { text: 'Settings saved.' })]));
+      await refreshAll();
+    } catch (err) {
+      if (err.status === 401) return;
+      const e = err.error;
+      message.className = 'touch-message refused';
+      put(message,
+        el('div', { class: 'refusal-message', 'data-testid': 'cp-refusal', 'data-code': e.code, text: e.message }),
+        e.remedy ? el('div', { class: 'remedy', text: e.remedy }) : null);
+    }
+  }
+
+  // ---- pages and start-up ---------------------------------------------------------------
+
+  function showPage() {
+    let name = (window.location.hash || '').replace(/^#/, '');
+    if (!PAGES.includes(name)) name = 'smtp-general';
+    for (const page of PAGES) $('page-' + page).hidden = page !== name;
+    for (const link of document.querySelectorAll('.cwis-tree a')) {
+      link.classList.toggle('current', link.dataset.page === name);
+    }
+  }
+
+  async function refreshAll() {
+    const results = await Promise.allSettled([loadSettings(), loadSignin(), loadControlPanel(), loadConsent()]);
+    // The diagnostics list last: it reflects everything just applied.
+    results.push(...await Promise.allSettled([loadDiagnostics()]));
+    const failed = results.find((r) => r.status === 'rejected' && r.reason && r.reason.status !== 401);
+    showBanner(failed ? 'The device did not answer: ' + failed.reason.message : '');
+  }
+
+  function init() {
+    window.addEventListener('hashchange', showPage);
+    showPage();
+
+    $('smtp-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('smtp-form'), $('smtp-notices')); });
+    $('smtp-undo').addEventListener('click', () => { clearRefusals($('smtp-form')); $('smtp-notices').replaceChildren(); renderSettings(); });
+    $('from-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('from-form'), $('from-notices')); });
+    $('from-undo').addEventListener('click', () => { clearRefusals($('from-form')); $('from-notices').replaceChildren(); renderSettings(); });
+    $('device-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('device-form'), $('device-notices')); });
+    $('use-upn').addEventListener('click', () => {
+      const upn = $('use-upn').dataset.upn;
+      if (!upn) return;
+      $('device-email').value = upn;
+      clearRefusals($('device-form'));
+      applyChanges($('device-form'), $('device-notices'), { 'device-email': upn });
+    });
+    $('open-auth').addEventListener('click', openAuthenticationPage);
+    $('sign-out').addEventListener('click', signOut);
+    $('diagnostics-refresh').addEventListener('click', refreshAll);
+    $('send-form').addEventListener('submit', sendTest);
+    $('cp-ok').addEventListener('click', controlPanelOk);
+    $('cp-cancel').addEventListener('click', () => { $('cp-message').replaceChildren(); if (state.controlPanel) renderControlPanel(state.controlPanel); });
+    $('logout').addEventListener('click', async () => {
+      try { await api('POST', '/api/v1/logout'); } catch (_) { /* going to the login page anyway */ }
+      window.location.assign('/login');
+    });
+
+    refreshAll().then(() => document.body.setAttribute('data-ready', 'true'));
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
