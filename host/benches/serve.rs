@@ -1,0 +1,459 @@
+//! Figures for `mfp-host serve`, printed (never asserted):
+//! - start-up: process start to the `listening on` line, and to the first 200 of the
+//!   login + `GET /api/v1/smtp` sequence, median of 5 starts, with the compiled-component
+//!   cache warm and with `--no-compile-cache`;
+//! - panel latency under load: `GET /api/v1/smtp` (median, p95) idle, then while a
+//!   `POST /api/v1/send` with a 25 MB attachment (base64 in JSON) is in flight against the
+//!   demo's fake Exchange Online, and their ratio.
+//!
+//! Everything runs on loopback against the real binary. Run with
+//! `cargo bench -p mfp-host --bench serve`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+const STARTS: usize = 5;
+const IDLE_SAMPLES: usize = 50;
+/// Upper bound of samples taken while the send runs.
+const BUSY_SAMPLES_MAX: usize = 400;
+/// Pause between two latency samples (a panel user, not a load generator).
+const SAMPLE_GAP: Duration = Duration::from_millis(10);
+/// The scan's size: 25 MB (decimal), about 33 MB once base64-encoded.
+const ATTACHMENT_SIZE: usize = 25_000_000;
+
+/// A running `mfp-host serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    /// Process start (just before spawn) to the `listening on` line.
+    to_listening: Duration,
+    started: Instant,
+}
+
+impl Server {
+    /// `global`: options before `serve` (e.g. `--no-compile-cache`); `serve`: after it.
+    fn start(state_dir: &Path, password_file: &Path, global: &[&str], serve: &[&str]) -> Self {
+        let log = std::fs::File::create(state_dir.with_extension("stderr.log")).unwrap();
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mfp-host"))
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(global)
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin-password-file"])
+            .arg(password_file)
+            .args(serve)
+            .env_remove("MFP_ADMIN_PASSWORD")
+            .env_remove("MFP_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("mfp-host starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let (at, addr) = loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok((at, line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on http://") {
+                        break (at, addr.trim().to_owned());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(state_dir.with_extension("stderr.log"));
+                    panic!("no `listening on` line from mfp-host serve; stderr: {log:?}");
+                }
+            }
+        };
+        Self {
+            child,
+            addr,
+            to_listening: at - started,
+            started,
+        }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One request on a fresh connection: (status, headers, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nOrigin: {}\r\n",
+            self.addr,
+            self.origin()
+        );
+        if let Some(cookie) = cookie {
+            head.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        match body {
+            Some(body) => head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            )),
+            None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
+            None => {}
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        if let Some(body) = body {
+            stream.write_all(body).unwrap();
+        }
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        parse_reply(&raw)
+    }
+
+    fn api(&self, cookie: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, _, text) = self.request(
+            method,
+            path,
+            Some(cookie),
+            body.as_deref().map(str::as_bytes),
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Logs in; `None` unless the answer is 204 with a session cookie.
+    fn try_login(&self) -> Option<String> {
+        let body = json!({ "password": PASSWORD }).to_string();
+        let (status, headers, _) =
+            self.request("POST", "/api/v1/login", None, Some(body.as_bytes()));
+        if status != 204 {
+            return None;
+        }
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap().trim().to_owned())
+    }
+
+    fn login(&self) -> String {
+        self.try_login().expect("the administrator logs in")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (status, headers, body) of a `Connection: close` answer (plain or chunked body).
+fn parse_reply(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete HTTP head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+            let size =
+                usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+            rest = &rest[line_end + 2..];
+            if size == 0 || rest.len() < size {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[(size + 2).min(rest.len())..];
+        }
+        body = out;
+    }
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The value at quantile `q` (nearest rank) of `samples`, in ms.
+fn quantile(samples: &[Duration], q: f64) -> f64 {
+    let mut sorted: Vec<f64> = samples.iter().map(|d| ms(*d)).collect();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// A start's timings: to `listening`, to the login's 204, to the first `GET /api/v1/smtp` 200.
+struct StartTimes {
+    listening: Duration,
+    logged_in: Duration,
+    smtp_ok: Duration,
+}
+
+fn one_start(state: &Path, password_file: &Path, extra: &[&str]) -> StartTimes {
+    let server = Server::start(state, password_file, extra, &[]);
+    let deadline = server.started + Duration::from_secs(120);
+    let cookie = loop {
+        if let Some(cookie) = server.try_login() {
+            break cookie;
+        }
+        assert!(Instant::now() < deadline, "no login within 120 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let logged_in = server.started.elapsed();
+    loop {
+        let (status, _) = server.api(&cookie, "GET", "/api/v1/smtp", None);
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 200 from GET /api/v1/smtp");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    StartTimes {
+        listening: server.to_listening,
+        logged_in,
+        smtp_ok: server.started.elapsed(),
+    }
+    // `server` is killed here.
+}
+
+fn start_up(label: &str, state: &Path, password_file: &Path, extra: &[&str]) {
+    let runs: Vec<StartTimes> = (0..STARTS)
+        .map(|_| one_start(state, password_file, extra))
+        .collect();
+    let median =
+        |f: fn(&StartTimes) -> Duration| quantile(&runs.iter().map(f).collect::<Vec<_>>(), 0.5);
+    let all = |f: fn(&StartTimes) -> Duration| {
+        runs.iter()
+            .map(|r| format!("{:.0}", ms(f(r))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("start-up, {label} (median of {STARTS}; each run in ms):");
+    println!(
+        "  process start -> `listening on` line: {:.1} ms  [{}]",
+        median(|r| r.listening),
+        all(|r| r.listening)
+    );
+    println!(
+        "  process start -> login 204:           {:.1} ms  [{}]",
+        median(|r| r.logged_in),
+        all(|r| r.logged_in)
+    );
+    println!(
+        "  process start -> first GET /api/v1/smtp 200 (after login): {:.1} ms  [{}]",
+        median(|r| r.smtp_ok),
+        all(|r| r.smtp_ok)
+    );
+}
+
+/// Selects Exchange Online and signs the demo in (bounded wait).
+fn demo_sign_in(server: &Server, cookie: &str) {
+    let (status, body) = server.api(
+        cookie,
+        "POST",
+        "/api/v1/smtp",
+        Some(json!({ "changes": { "service-provider": "exchange-online" } })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, started) = server.api(cookie, "POST", "/api/v1/signin", None);
+    assert_eq!(status, 200, "{started}");
+    let user_code = started["user-code"].as_str().unwrap().to_owned();
+    let (status, body) = server.api(
+        cookie,
+        "POST",
+        "/demo/api/approve",
+        Some(json!({ "user-code": user_code })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, state) = server.api(cookie, "GET", "/api/v1/signin", None);
+        if state["code"] == "signed-in" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still {state}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The send's JSON body: one PDF-looking attachment of `size` pseudo-random bytes.
+fn send_body(size: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(size);
+    data.extend_from_slice(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    while data.len() < size {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let v = state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+        let n = (size - data.len()).min(8);
+        data.extend_from_slice(&v[..n]);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    json!({
+        "to": ["alice@contoso.com"],
+        "subject": "Scan from MFP-0042",
+        "body": "Scanned document attached.",
+        "attachments": [{ "name": "scan-0001.pdf", "data-base64": encoded }],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// One timed `GET /api/v1/smtp`: (start, end).
+fn sample(server: &Server, cookie: &str) -> (Instant, Instant) {
+    let start = Instant::now();
+    let (status, _) = server.api(cookie, "GET", "/api/v1/smtp", None);
+    let end = Instant::now();
+    assert_eq!(status, 200);
+    (start, end)
+}
+
+fn latency_under_send(root: &Path, password_file: &Path) {
+    let state = root.join("busy-state");
+    let server = Server::start(&state, password_file, &[], &["--demo"]);
+    let cookie = server.login();
+    demo_sign_in(&server, &cookie);
+
+    for _ in 0..5 {
+        sample(&server, &cookie); // warm-up
+    }
+    let idle: Vec<Duration> = (0..IDLE_SAMPLES)
+        .map(|_| {
+            let (a, b) = sample(&server, &cookie);
+            std::thread::sleep(SAMPLE_GAP);
+            b - a
+        })
+        .collect();
+
+    let body = send_body(ATTACHMENT_SIZE);
+    let body_len = body.len();
+    let (done_tx, done_rx) = mpsc::channel();
+    let sender = std::thread::scope(|scope| {
+        let send = scope.spawn(|| {
+            let start = Instant::now();
+            let (status, _, reply) =
+                server.request("POST", "/api/v1/send", Some(&cookie), Some(&body));
+            let end = Instant::now();
+            let _ = done_tx.send(());
+            (start, end, status, reply)
+        });
+        // Let the send's connection open before sampling.
+        std::thread::sleep(Duration::from_millis(5));
+        let mut busy = Vec::new();
+        while busy.len() < BUSY_SAMPLES_MAX {
+            if done_rx.try_recv().is_ok() {
+                break;
+            }
+            busy.push(sample(&server, &cookie));
+            std::thread::sleep(SAMPLE_GAP);
+        }
+        (send.join().unwrap(), busy)
+    });
+    let ((send_start, send_end, status, reply), busy) = sender;
+    let inside: Vec<Duration> = busy
+        .iter()
+        .filter(|(a, b)| *a >= send_start && *b <= send_end)
+        .map(|(a, b)| *b - *a)
+        .collect();
+    let reply: Value = serde_json::from_str(&reply).unwrap_or(Value::Null);
+
+    println!(
+        "panel latency, GET /api/v1/smtp (fresh connection each, {} ms between samples):",
+        SAMPLE_GAP.as_millis()
+    );
+    println!(
+        "  idle:  median {:.2} ms, p95 {:.2} ms over {} samples",
+        quantile(&idle, 0.5),
+        quantile(&idle, 0.95),
+        idle.len()
+    );
+    println!(
+        "  send:  POST /api/v1/send, {} MB attachment ({:.1} MB JSON body): {} in {:.0} ms, size {}",
+        ATTACHMENT_SIZE / 1_000_000,
+        body_len as f64 / 1e6,
+        status,
+        ms(send_end - send_start),
+        reply["size"]
+    );
+    println!(
+        "  busy:  median {:.2} ms, p95 {:.2} ms over {} samples inside the send (of {} taken)",
+        quantile(&inside, 0.5),
+        quantile(&inside, 0.95),
+        inside.len(),
+        busy.len()
+    );
+    println!(
+        "  ratio busy/idle: median {:.2}x, p95 {:.2}x",
+        quantile(&inside, 0.5) / quantile(&idle, 0.5),
+        quantile(&inside, 0.95) / quantile(&idle, 0.95)
+    );
+    // `server` is killed here.
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; there are no test cases here.
+    }
+    let root = tempfile::tempdir().unwrap();
+    let password_file: PathBuf = root.path().join("admin-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+
+    let warm = root.path().join("warm-state");
+    // One run to fill the compiled-component cache in the state dir.
+    one_start(&warm, &password_file, &[]);
+    start_up("compile cache warm", &warm, &password_file, &[]);
+    let uncached = root.path().join("uncached-state");
+    // One run to create the state dir, so both series start from an existing one.
+    one_start(&uncached, &password_file, &["--no-compile-cache"]);
+    start_up(
+        "--no-compile-cache",
+        &uncached,
+        &password_file,
+        &["--no-compile-cache"],
+    );
+
+    latency_under_send(root.path(), &password_file);
+}
