@@ -192,18 +192,21 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Di
         }
         PollOutcome::Failed(err) => end(err.diagnostic()),
         PollOutcome::Approved(approved) => {
-            let mut settings = storage::load_settings(s).map_err(Diagnostic::from)?;
-            if let Some(address) = approved.account.device_email_address() {
-                // S9: the signed-in account's address becomes the Device Email Address.
-                settings.device_email = address.to_owned();
-            }
-            s.commit(vec![
-                json_write(GRANT_KEY, &approved.tokens),
-                json_write(ACCOUNT_KEY, &approved.account),
-                storage::settings_write(&settings),
-                (FLOW_KEY.to_owned(), None),
-            ])
-            .map_err(Diagnostic::from)?;
+            let (tokens, account) = (&approved.tokens, &approved.account);
+            storage::update_settings(s, |current| {
+                let mut settings = current.clone();
+                if let Some(address) = account.device_email_address() {
+                    // S9: the signed-in account's address becomes the Device Email Address.
+                    settings.device_email = address.to_owned();
+                }
+                let writes = vec![
+                    json_write(GRANT_KEY, tokens),
+                    json_write(ACCOUNT_KEY, account),
+                    storage::settings_write(&settings),
+                    (FLOW_KEY.to_owned(), None),
+                ];
+                Ok::<_, Diagnostic>(((), writes))
+            })?;
             Ok(PollView::SignedIn(approved.account))
         }
     }

@@ -46,6 +46,15 @@ mod wasm {
         fn commit(&self, writes: Vec<storage::Write>) -> Result<(), storage::StoreError> {
             wit_store::commit(&writes).map_err(store_error)
         }
+
+        fn commit_if(
+            &self,
+            guard_key: &str,
+            guard_value: Option<&[u8]>,
+            writes: Vec<storage::Write>,
+        ) -> Result<(), storage::StoreError> {
+            wit_store::commit_if(guard_key, guard_value, &writes).map_err(store_error)
+        }
     }
 
     fn store_error(err: wit_store::StoreError) -> storage::StoreError {
@@ -53,6 +62,7 @@ mod wasm {
             wit_store::StoreError::Unavailable(why) => storage::StoreError::Unavailable(why),
             wit_store::StoreError::Full => storage::StoreError::Full,
             wit_store::StoreError::InvalidKey(why) => storage::StoreError::InvalidKey(why),
+            wit_store::StoreError::Conflict => storage::StoreError::Conflict,
             wit_store::StoreError::Other(why) => storage::StoreError::Other(why),
         }
     }

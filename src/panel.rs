@@ -57,18 +57,21 @@ pub fn apply(
     origin: Origin,
     changes: &[(String, String)],
 ) -> Result<ApplyOutcome, PanelError> {
-    let current = storage::load_settings(storage)?;
-    let applied = rules::apply(&current, origin, changes)?;
-    if applied.settings != current || applied.discard_grant {
-        let mut writes = vec![storage::settings_write(&applied.settings)];
-        if applied.discard_grant {
-            writes.extend(storage::grant_deletions());
+    // Read, decide, and commit only if no other Apply landed meanwhile (else decide again).
+    storage::update_settings(storage, |current| {
+        let applied = rules::apply(current, origin, changes)?;
+        let mut writes = Vec::new();
+        if applied.settings != *current || applied.discard_grant {
+            writes.push(storage::settings_write(&applied.settings));
+            if applied.discard_grant {
+                writes.extend(storage::grant_deletions());
+            }
         }
-        storage.commit(writes)?;
-    }
-    Ok(ApplyOutcome {
-        settings: entries(&applied.settings),
-        notices: applied.notices,
+        let outcome = ApplyOutcome {
+            settings: entries(&applied.settings),
+            notices: applied.notices,
+        };
+        Ok((outcome, writes))
     })
 }
 

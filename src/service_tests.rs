@@ -61,11 +61,27 @@ impl Storage for RecordingStorage {
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        for (key, value) in &writes {
+        self.record(&writes);
+        self.inner.commit(writes)
+    }
+
+    fn commit_if(
+        &self,
+        guard_key: &str,
+        guard_value: Option<&[u8]>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        self.record(&writes);
+        self.inner.commit_if(guard_key, guard_value, writes)
+    }
+}
+
+impl RecordingStorage {
+    fn record(&self, writes: &[Write]) {
+        for (key, value) in writes {
             let what = if value.is_some() { "commit" } else { "delete" };
             self.log.borrow_mut().push(format!("{what} {key}"));
         }
-        self.inner.commit(writes)
     }
 }
 

@@ -29,6 +29,8 @@ pub enum StoreError {
     InvalidKey(String),
     #[error("stored data unreadable ({0})")]
     Corrupt(String),
+    #[error("the stored value changed while it was being updated")]
+    Conflict,
     #[error("{0}")]
     Other(String),
 }
@@ -42,15 +44,55 @@ pub trait Storage {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies every write atomically.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies every write atomically if `guard_key` still holds `guard_value` (`None`:
+    /// absent), else fails with [`StoreError::Conflict`] and writes nothing.
+    fn commit_if(
+        &self,
+        guard_key: &str,
+        guard_value: Option<&[u8]>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError>;
+}
+
+/// How often a read-modify-write of the settings is retried after a conflict.
+pub const MAX_UPDATE_ATTEMPTS: usize = 16;
+
+/// Reads the settings, lets `change` derive the writes from them, and commits them only if
+/// the settings were not changed meanwhile by another instance; on a conflict it reads and
+/// decides again. So concurrent Applies of the web panel and the control panel each land
+/// whole, one after the other, and neither is lost (rule S1). `change` returns the result
+/// and the writes (none: nothing to commit).
+pub fn update_settings<T, E: From<StoreError>>(
+    storage: &impl Storage,
+    mut change: impl FnMut(&Settings) -> Result<(T, Vec<Write>), E>,
+) -> Result<T, E> {
+    for _ in 0..MAX_UPDATE_ATTEMPTS {
+        let raw = storage.get(SETTINGS_KEY)?;
+        let current = parse_settings(raw.as_deref())?;
+        let (result, writes) = change(&current)?;
+        if writes.is_empty() {
+            return Ok(result);
+        }
+        match storage.commit_if(SETTINGS_KEY, raw.as_deref(), writes) {
+            Ok(()) => return Ok(result),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+fn parse_settings(raw: Option<&[u8]>) -> Result<Settings, StoreError> {
+    match raw {
+        None => Ok(Settings::default()),
+        Some(bytes) => serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
+    }
 }
 
 /// Reads the settings, or the factory defaults when none were ever applied.
 pub fn load_settings(storage: &impl Storage) -> Result<Settings, StoreError> {
-    match storage.get(SETTINGS_KEY)? {
-        None => Ok(Settings::default()),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
-    }
+    parse_settings(storage.get(SETTINGS_KEY)?.as_deref())
 }
 
 /// The write that stores `settings` whole.
@@ -68,6 +110,15 @@ pub fn grant_deletions() -> impl Iterator<Item = Write> {
 /// Whether an OAuth grant (a signed-in account) is stored.
 pub fn has_grant(storage: &impl Storage) -> Result<bool, StoreError> {
     Ok(storage.get(GRANT_KEY)?.is_some())
+}
+
+fn apply_writes(map: &mut std::collections::BTreeMap<String, Vec<u8>>, writes: Vec<Write>) {
+    for (key, value) in writes {
+        match value {
+            Some(v) => map.insert(key, v),
+            None => map.remove(&key),
+        };
+    }
 }
 
 /// An in-memory store, for native tests and the benchmark's baseline.
@@ -90,12 +141,24 @@ impl Storage for MemoryStorage {
             .map
             .lock()
             .map_err(|_| StoreError::Other("poisoned".into()))?;
-        for (key, value) in writes {
-            match value {
-                Some(v) => map.insert(key, v),
-                None => map.remove(&key),
-            };
+        apply_writes(&mut map, writes);
+        Ok(())
+    }
+
+    fn commit_if(
+        &self,
+        guard_key: &str,
+        guard_value: Option<&[u8]>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| StoreError::Other("poisoned".into()))?;
+        if map.get(guard_key).map(Vec::as_slice) != guard_value {
+            return Err(StoreError::Conflict);
         }
+        apply_writes(&mut map, writes);
         Ok(())
     }
 }

@@ -287,3 +287,38 @@ fn interleaved_web_and_control_panel_applies_end_in_the_latest_one_whole() {
         "final state {server} is not the last Apply of either panel"
     );
 }
+
+#[test]
+fn concurrent_applies_of_different_settings_both_land() {
+    // Each Apply reads, decides and commits only if nothing landed meanwhile (S1): an
+    // Apply from the control panel never silently undoes one from the web panel.
+    let t = TestDevice::new();
+    std::thread::scope(|scope| {
+        let (web, control) = (t.reopen(), t.reopen());
+        scope.spawn(move || {
+            for i in 0..50 {
+                let port = (3000 + i).to_string();
+                web.apply(
+                    mfp_component_tests::Origin::WebPanel,
+                    &mfp_component_tests::owned(&[("receive-port", &port)]),
+                )
+                .unwrap();
+            }
+        });
+        scope.spawn(move || {
+            for i in 0..50 {
+                let port = (4000 + i).to_string();
+                control
+                    .apply(
+                        mfp_component_tests::Origin::ControlPanel,
+                        &mfp_component_tests::owned(&[("send-port", &port)]),
+                    )
+                    .unwrap();
+            }
+        });
+    });
+    assert_eq!(
+        (t.value("receive-port"), t.value("send-port")),
+        ("3049".to_owned(), "4049".to_owned())
+    );
+}

@@ -31,6 +31,16 @@ impl Storage for NativeStore {
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.0.commit(&writes).map_err(store_error)
     }
+    fn commit_if(
+        &self,
+        guard_key: &str,
+        guard_value: Option<&[u8]>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .commit_if(guard_key, guard_value, &writes)
+            .map_err(store_error)
+    }
 }
 
 /// Alternates the receive port so every Apply really commits.

@@ -95,6 +95,27 @@ impl DurableStore {
 
     /// Applies every write in one transaction; `None` deletes the key.
     pub fn commit(&self, writes: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        self.commit_guarded(None, writes)
+    }
+
+    /// Applies every write in one transaction if `guard_key` still holds `guard_value`
+    /// (`None`: absent), else writes nothing and answers `conflict`. The check and the
+    /// writes share one IMMEDIATE transaction, so this holds across processes too.
+    pub fn commit_if(
+        &self,
+        guard_key: &str,
+        guard_value: Option<&[u8]>,
+        writes: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        check_key(guard_key)?;
+        self.commit_guarded(Some((guard_key, guard_value)), writes)
+    }
+
+    fn commit_guarded(
+        &self,
+        guard: Option<(&str, Option<&[u8]>)>,
+        writes: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
         let mut sealed = Vec::with_capacity(writes.len());
         for (key, value) in writes {
             check_key(key)?;
@@ -116,6 +137,23 @@ impl DurableStore {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql_error)?;
+        if let Some((guard_key, expected)) = guard {
+            let stored: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT value FROM kv WHERE key = ?1",
+                    params![guard_key],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            let current = match stored {
+                Some(v) if Sealer::is_secret(guard_key) => self.sealer.unseal(guard_key, &v).ok(),
+                other => other,
+            };
+            if current.as_deref() != expected {
+                return Err(StoreError::Conflict);
+            }
+        }
         for (key, value) in writes {
             match value {
                 Some(value) => tx.execute(
@@ -162,6 +200,15 @@ impl Host for DurableStore {
 
     fn commit(&mut self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StoreError> {
         DurableStore::commit(self, &writes)
+    }
+
+    fn commit_if(
+        &mut self,
+        guard_key: String,
+        guard_value: Option<Vec<u8>>,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
+        DurableStore::commit_if(self, &guard_key, guard_value.as_deref(), &writes)
     }
 }
 
@@ -241,6 +288,32 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn commit_if_writes_only_when_the_guard_still_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        store
+            .commit_if("s", None, &[("s".into(), Some(b"1".to_vec()))])
+            .unwrap();
+        let stale = store.commit_if(
+            "s",
+            None,
+            &[
+                ("s".into(), Some(b"2".to_vec())),
+                ("t".into(), Some(b"x".to_vec())),
+            ],
+        );
+        assert!(matches!(stale, Err(StoreError::Conflict)));
+        assert_eq!(
+            (store.get("s").unwrap(), store.get("t").unwrap()),
+            (Some(b"1".to_vec()), None)
+        );
+        store
+            .commit_if("s", Some(b"1"), &[("s".into(), Some(b"2".to_vec()))])
+            .unwrap();
+        assert_eq!(store.get("s").unwrap(), Some(b"2".to_vec()));
     }
 
     #[test]
