@@ -408,8 +408,18 @@ pub(crate) async fn post_send(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let email = test_email(&body)?;
-    drop(body);
+    // Parsing a 33 MB JSON body and decoding its base64 is CPU work: off the async
+    // workers, so panel requests are not held up behind it.
+    let email = tokio::task::spawn_blocking(move || test_email(&body))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server-failed",
+                e.to_string(),
+                "Try again.",
+            )
+        })??;
     let mut attempt = 1;
     loop {
         let files = AttachmentSet::from_memory(email.attachments.clone());
