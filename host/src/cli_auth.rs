@@ -17,17 +17,16 @@ fn account_json(a: &Account) -> Value {
 /// Starts a sign-in, shows the code, polls when the component asks, exits 0 when signed in.
 pub fn login(device: &Device, out: &mut impl Write) -> Result<u8, CliError> {
     let code = device.signin_start(unix_now())?;
-    let io = |e| output_error(e);
     writeln!(
         out,
         "To sign in, open {} and enter the code {}",
         code.verification_uri, code.user_code
     )
-    .map_err(io)?;
+    .map_err(output_error)?;
     if !code.message.is_empty() {
-        writeln!(out, "({})", code.message).map_err(io)?;
+        writeln!(out, "({})", code.message).map_err(output_error)?;
     }
-    out.flush().map_err(io)?;
+    out.flush().map_err(output_error)?;
     let terminal = std::io::stderr().is_terminal();
     loop {
         match device.signin_poll(unix_now())? {
@@ -42,13 +41,13 @@ pub fn login(device: &Device, out: &mut impl Write) -> Result<u8, CliError> {
                     account.username,
                     account.email.as_deref().unwrap_or(&account.upn)
                 )
-                .map_err(io)?;
+                .map_err(output_error)?;
                 if let Ok(AuthState::SignedIn(state)) = device.signin_status(unix_now()) {
                     state
                         .warnings
                         .iter()
                         .try_for_each(|w| write_diagnostic(out, w))
-                        .map_err(io)?;
+                        .map_err(output_error)?;
                 }
                 return Ok(0);
             }
@@ -91,7 +90,6 @@ pub fn status(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, C
     let consent_json = consent
         .as_ref()
         .map(|c| json!({ "url": c.url, "needed": c.needed, "explanation": c.explanation }));
-    let io = |e| output_error(e);
     if json {
         let value = match &state {
             AuthState::SignedOut => json!({ "code": "signed-out", "admin-consent": consent_json }),
@@ -110,30 +108,29 @@ pub fn status(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, C
                 "admin-consent": consent_json,
             }),
         };
-        writeln!(out, "{value}").map_err(io)?;
+        writeln!(out, "{value}").map_err(output_error)?;
         return Ok(0);
     }
     match &state {
-        AuthState::SignedOut => {
-            writeln!(out, "Signed out. Run `mfp-host auth login` to sign in.").map_err(io)?
-        }
+        AuthState::SignedOut => writeln!(out, "Signed out. Run `mfp-host auth login` to sign in.")
+            .map_err(output_error)?,
         AuthState::InProgress(code) => writeln!(
             out,
             "Sign-in in progress: open {} and enter {}",
             code.verification_uri, code.user_code
         )
-        .map_err(io)?,
+        .map_err(output_error)?,
         AuthState::SignedIn(s) => {
             writeln!(
                 out,
                 "Signed in as {} (UPN {}, tenant {}).",
                 s.account.username, s.account.upn, s.account.tenant_id
             )
-            .map_err(io)?;
+            .map_err(output_error)?;
             s.warnings
                 .iter()
                 .try_for_each(|w| write_diagnostic(out, w))
-                .map_err(io)?;
+                .map_err(output_error)?;
         }
     }
     if let Some(c) = consent {
@@ -144,7 +141,7 @@ pub fn status(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, C
             c.explanation,
             c.url
         )
-        .map_err(io)?;
+        .map_err(output_error)?;
     }
     Ok(0)
 }

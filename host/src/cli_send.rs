@@ -14,7 +14,6 @@ use crate::cli::{CliError, SendArgs, diagnostic_json, output_error};
 use crate::device::{Device, DeviceError, unix_now};
 
 pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8, CliError> {
-    let io = |e| output_error(e);
     let mut attempt = 1;
     loop {
         let files = AttachmentSet::from_paths(&args.attach).map_err(|e| CliError {
@@ -77,7 +76,7 @@ pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8
                             "attempts": attempt,
                         })
                     )
-                    .map_err(io)?;
+                    .map_err(output_error)?;
                 } else {
                     writeln!(
                         out,
@@ -87,7 +86,7 @@ pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8
                         report.accepted.join(", "),
                         report.server_reply
                     )
-                    .map_err(io)?;
+                    .map_err(output_error)?;
                 }
                 return Ok(0);
             }
@@ -106,7 +105,7 @@ pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8
                 if args.json {
                     let mut value = diagnostic_json(&failure.diagnosis);
                     value["server-reply"] = json!(failure.server_reply);
-                    writeln!(out, "{value}").map_err(io)?;
+                    writeln!(out, "{value}").map_err(output_error)?;
                 }
                 return Err(DeviceError::SendFailed(failure).into());
             }

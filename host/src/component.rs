@@ -1,7 +1,7 @@
 //! The component this binary carries, built by `build.rs` from the workspace, and where
 //! `--component PATH` points instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The release build of the mfp-smtp-oauth component, embedded in the binary.
 pub const EMBEDDED: &[u8] = include_bytes!(env!("MFP_COMPONENT_WASM"));
@@ -34,11 +34,7 @@ impl ComponentSource {
     pub fn describe(&self) -> String {
         match self {
             Self::Embedded => "the built-in component".to_owned(),
-            Self::File(path) => display(path),
+            Self::File(path) => path.display().to_string(),
         }
     }
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }

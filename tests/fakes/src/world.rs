@@ -282,46 +282,21 @@ impl State {
     /// Stores a device grant, pruning expired ones and, at the cap, the oldest.
     pub fn insert_device(&mut self, code: String, grant: DeviceGrant, now: Duration) {
         self.device.retain(|_, g| g.expires > now);
-        if self.device.len() >= MAX_DEVICE_CODES
-            && let Some(oldest) = self
-                .device
-                .iter()
-                .min_by_key(|(_, g)| g.issued)
-                .map(|(k, _)| k.clone())
-        {
-            self.device.remove(&oldest);
-        }
-        self.device.insert(code, grant);
+        insert_capped(&mut self.device, code, grant, MAX_DEVICE_CODES, |g| {
+            g.issued
+        });
     }
 
     pub fn insert_access(&mut self, token: String, grant: AccessGrant, now: Duration) {
         self.access.retain(|_, g| g.expires > now);
-        if self.access.len() >= MAX_TOKENS
-            && let Some(first) = self
-                .access
-                .iter()
-                .min_by_key(|(_, g)| g.expires)
-                .map(|(k, _)| k.clone())
-        {
-            self.access.remove(&first);
-        }
-        self.access.insert(token, grant);
+        insert_capped(&mut self.access, token, grant, MAX_TOKENS, |g| g.expires);
     }
 
     pub fn insert_refresh(&mut self, token: String, grant: RefreshGrant, now: Duration) {
         self.refresh.retain(|_, g| {
             now.saturating_sub(g.issued) < REFRESH_IDLE_LIMIT + Duration::from_secs(86_400)
         });
-        if self.refresh.len() >= MAX_TOKENS
-            && let Some(first) = self
-                .refresh
-                .iter()
-                .min_by_key(|(_, g)| g.issued)
-                .map(|(k, _)| k.clone())
-        {
-            self.refresh.remove(&first);
-        }
-        self.refresh.insert(token, grant);
+        insert_capped(&mut self.refresh, token, grant, MAX_TOKENS, |g| g.issued);
     }
 
     /// The device grant whose user code is `user_code` (ignoring case, spaces and dashes).
@@ -606,4 +581,24 @@ fn decide(
     }
     grant.decision = decision;
     Ok(())
+}
+
+/// Inserts `value`, first evicting the entry that sorts first by `age` when `map` is at
+/// `cap`: the fakes keep bounded state whatever a client does.
+fn insert_capped<V, K: Ord>(
+    map: &mut HashMap<String, V>,
+    key: String,
+    value: V,
+    cap: usize,
+    age: impl Fn(&V) -> K,
+) {
+    if map.len() >= cap
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
+    }
+    map.insert(key, value);
 }
