@@ -9,6 +9,11 @@
 //! Everything runs on loopback against the real binary. Run with
 //! `cargo bench -p mfp-host --bench serve`.
 
+#[allow(dead_code)]
+#[path = "../tests/support/http.rs"]
+mod http;
+use http::parse_reply;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -129,7 +134,8 @@ impl Server {
         }
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
-        parse_reply(&raw)
+        let reply = parse_reply(&raw);
+        (reply.status, reply.headers, reply.body)
     }
 
     fn api(&self, cookie: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -167,46 +173,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// (status, headers, body) of a `Connection: close` answer (plain or chunked body).
-fn parse_reply(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete HTTP head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
-            let size =
-                usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
-            rest = &rest[line_end + 2..];
-            if size == 0 || rest.len() < size {
-                break;
-            }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[(size + 2).min(rest.len())..];
-        }
-        body = out;
-    }
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn ms(d: Duration) -> f64 {
