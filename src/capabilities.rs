@@ -53,10 +53,20 @@ impl NetFailure {
 }
 
 /// A response as the services need it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpReply {
     pub status: u16,
+    /// Response headers as name and value, as the host received them.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The server's clock from its `Date` header (Unix seconds), if it sent a readable one:
+    /// the token endpoint's tells a wrong device clock.
+    pub fn date(&self) -> Option<u64> {
+        crate::signin::clock::date_header(&self.headers)
+    }
 }
 
 /// HTTPS to the identity platform.
@@ -83,12 +93,24 @@ pub trait SmtpStream {
     fn read(&mut self, max: u32) -> Result<Vec<u8>, NetFailure>;
     fn write(&mut self, data: &[u8]) -> Result<(), NetFailure>;
     fn start_tls(&mut self, server_name: &str) -> Result<(), NetFailure>;
+    /// The longest wait of the operations that follow: the session's current stage
+    /// timeout (RFC 5321 §4.5.3.2), set before each one. Fakes may ignore it.
+    fn set_timeout(&mut self, _timeout: std::time::Duration) {}
 }
 
 /// Opens SMTP connections.
 pub trait SmtpConnector {
     type Stream: SmtpStream;
     fn connect(&self, host: &str, port: u16) -> Result<Self::Stream, NetFailure>;
+    /// The device's name for EHLO as the host knows it (its host name, or an address
+    /// literal); validated by the caller. Empty: the host knows none.
+    fn ehlo_name(&self) -> String {
+        String::new()
+    }
+    /// What every stage timeout is divided by: 1 (the RFC values) except in tests.
+    fn timeout_divisor(&self) -> u32 {
+        1
+    }
 }
 
 /// Attachments of the current send, read in chunks.

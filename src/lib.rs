@@ -6,6 +6,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod diagnose;
 pub mod error;
+pub mod from_policy;
 pub mod mailer;
 pub mod mime;
 pub mod panel;
@@ -22,7 +23,9 @@ mod service_tests;
 /// (the export symbols of a component cannot be linked into a native library).
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use crate::{auth, capabilities, diagnose, error, mailer, panel, settings, storage};
+    use crate::{
+        auth, capabilities, diagnose, error, from_policy, mailer, panel, settings, storage,
+    };
 
     mod bindings {
         wit_bindgen::generate!({ world: "device-panel", path: "wit" });
@@ -49,11 +52,10 @@ mod wasm {
 
         fn commit_if(
             &self,
-            guard_key: &str,
-            guard_value: Option<&[u8]>,
+            guards: Vec<storage::Guard>,
             writes: Vec<storage::Write>,
         ) -> Result<(), storage::StoreError> {
-            wit_store::commit_if(guard_key, guard_value, &writes).map_err(store_error)
+            wit_store::commit_if(&guards, &writes).map_err(store_error)
         }
     }
 
@@ -182,6 +184,7 @@ mod wasm {
             let response = wit_net::http_request(&request).map_err(net_failure)?;
             Ok(capabilities::HttpReply {
                 status: response.status,
+                headers: response.headers,
                 body: response.body,
             })
         }
@@ -215,7 +218,8 @@ mod wasm {
 
     /// The `net` import's connections as the core's SMTP transport.
     struct HostSmtp;
-    struct HostConnection(wit_net::Connection);
+    /// A connection and the timeout of the session's current stage, in milliseconds.
+    struct HostConnection(wit_net::Connection, u32);
 
     impl capabilities::SmtpConnector for HostSmtp {
         type Stream = HostConnection;
@@ -225,20 +229,29 @@ mod wasm {
             port: u16,
         ) -> Result<HostConnection, capabilities::NetFailure> {
             wit_net::Connection::connect(host, port)
-                .map(HostConnection)
+                .map(|c| HostConnection(c, u32::MAX))
                 .map_err(net_failure)
+        }
+        fn ehlo_name(&self) -> String {
+            wit_net::ehlo_name()
+        }
+        fn timeout_divisor(&self) -> u32 {
+            wit_net::smtp_timeout_divisor()
         }
     }
 
     impl capabilities::SmtpStream for HostConnection {
         fn read(&mut self, max: u32) -> Result<Vec<u8>, capabilities::NetFailure> {
-            self.0.read(max).map_err(net_failure)
+            self.0.read(max, self.1).map_err(net_failure)
         }
         fn write(&mut self, data: &[u8]) -> Result<(), capabilities::NetFailure> {
-            self.0.write(data).map_err(net_failure)
+            self.0.write(data, self.1).map_err(net_failure)
         }
         fn start_tls(&mut self, server_name: &str) -> Result<(), capabilities::NetFailure> {
-            self.0.start_tls(server_name).map_err(net_failure)
+            self.0.start_tls(server_name, self.1).map_err(net_failure)
+        }
+        fn set_timeout(&mut self, timeout: std::time::Duration) {
+            self.1 = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         }
     }
 
@@ -285,6 +298,7 @@ mod wasm {
             expires_at: v.expires_at,
             interval: u32::try_from(v.interval).unwrap_or(u32::MAX),
             message: v.message,
+            problem: v.problem.map(diagnostic),
         }
     }
 
@@ -299,6 +313,13 @@ mod wasm {
             Ok(
                 match auth::poll(&HostStore, &HostHttp, now).map_err(diagnostic)? {
                     auth::PollView::Pending(at) => wit_signin::PollStatus::Pending(at),
+                    auth::PollView::Unreachable {
+                        next_poll_at,
+                        problem,
+                    } => wit_signin::PollStatus::PendingUnreachable(wit_signin::UnreachablePoll {
+                        next_poll_at,
+                        diagnosis: diagnostic(problem),
+                    }),
                     auth::PollView::SignedIn(a) => wit_signin::PollStatus::SignedIn(account(&a)),
                     auth::PollView::Failed(d) => wit_signin::PollStatus::Failed(diagnostic(d)),
                 },
@@ -325,6 +346,10 @@ mod wasm {
             auth::sign_out(&HostStore).map_err(diagnostic)
         }
 
+        fn keep_alive(now: u64) -> Result<u64, wit::Diagnostic> {
+            auth::keep_alive(&HostStore, &HostHttp, now).map_err(diagnostic)
+        }
+
         fn admin_consent() -> Result<wit_signin::ConsentStep, wit::Diagnostic> {
             let c = auth::admin_consent(&HostStore, &HostHttp).map_err(diagnostic)?;
             Ok(wit_signin::ConsentStep {
@@ -343,6 +368,18 @@ mod wasm {
             let message = mailer::OutgoingMessage {
                 to: message.to,
                 from: message.from,
+                user: match message.user {
+                    wit_mailer::WalkUpUser::Unauthenticated => {
+                        from_policy::WalkUpUser::Unauthenticated
+                    }
+                    wit_mailer::WalkUpUser::Guest => from_policy::WalkUpUser::Guest,
+                    wit_mailer::WalkUpUser::AuthenticatedLdapSucceeded => {
+                        from_policy::WalkUpUser::AuthenticatedLdapSucceeded
+                    }
+                    wit_mailer::WalkUpUser::AuthenticatedLdapFailed => {
+                        from_policy::WalkUpUser::AuthenticatedLdapFailed
+                    }
+                },
                 subject: message.subject,
                 body: message.body,
                 attachments: message.attachments,

@@ -6,14 +6,13 @@
 use crate::auth;
 use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
 use crate::diagnose::{self, Diagnostic, Severity};
+use crate::from_policy::{self, WalkUpUser};
 use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
 use crate::settings::{LoginCredentials, Settings};
-use crate::smtp::{Envelope, Event, Session, SessionConfig};
+use crate::smtp::{self, Envelope, Event, Session, SessionConfig, Timeouts};
 use crate::storage::{self, Storage};
 use crate::xoauth2::Credentials;
 
-/// What the device introduces itself as in EHLO.
-pub const EHLO_NAME: &str = "mfp-smtp-oauth.local";
 /// Bytes read from an attachment at a time: a multiple of 57, so each read fills whole
 /// base64 lines, and small enough that a 25 MB scan never sits in component memory.
 pub const ATTACHMENT_CHUNK: u32 = 57 * 8 * 1024;
@@ -26,6 +25,8 @@ pub struct OutgoingMessage {
     pub to: Vec<String>,
     /// A walk-up user's edit of From; `None` sends as the Device Email Address (S7).
     pub from: Option<String>,
+    /// Who stands at the panel: with `from`, the From Address policy decides (S7).
+    pub user: WalkUpUser,
     pub subject: String,
     pub body: String,
     pub attachments: Vec<u32>,
@@ -110,24 +111,15 @@ pub fn check_preconditions(
             "Enter at least one recipient address.",
         ));
     }
-    // S7: a walk-up user without authorization may edit From only when the policy says so.
-    if let Some(from) = &message.from
-        && !from.eq_ignore_ascii_case(&settings.device_email)
-        && !settings.from.edit_without_auth
-    {
-        return Err(refuse(
-            "from-edit-not-allowed",
-            format!(
-                "The From field may not be edited: [Edit [From:] Field when Authorization is not Required] is [No], so mail is sent as {}.",
-                settings.device_email
-            ),
-            format!(
-                "Leave From empty to send as {}. (Allowing edits risks SendAsDenied from Exchange Online.)",
-                settings.device_email
-            ),
-        ));
-    }
-    Ok(())
+    // S7: the policy field of the user at the panel decides whether they may send at all
+    // (after a failed LDAP search) and whether they may edit From.
+    from_policy::check(
+        &settings.from,
+        message.user,
+        message.from.as_deref(),
+        &settings.device_email,
+    )
+    .map_err(SendFailure::from)
 }
 
 /// The message body as chunks, read lazily from the host's attachments.
@@ -233,6 +225,13 @@ pub fn send(
 
     // Only now, with everything checked, is a token fetched (and maybe refreshed).
     let (tokens, account) = auth::tokens_for_send(s, http, now)?;
+    // Who signs in, for the advice on a refused sign-in (personal accounts have no UPN).
+    let sender = diagnose::Sender {
+        device_email: &settings.device_email,
+        upn: account.upn(),
+        account_address: account.device_email_address(),
+        personal: account.is_personal(),
+    };
     let credentials = Credentials::new(settings.device_email.clone(), tokens.access_token.expose())
         .map_err(|e| {
             refuse(
@@ -246,13 +245,12 @@ pub fn send(
         to: message.to.clone(),
         size: Some(size),
     };
-    let mut session =
-        Session::new(SessionConfig::new(EHLO_NAME), credentials, envelope).map_err(|e| {
-            SendFailure::from(
-                diagnose::smtp_failure(&e, &settings.device_email, account.upn(), message.attempt)
-                    .diagnostic,
-            )
-        })?;
+    // The host's name for the device (RFC 5321 §4.1.4), or an address literal.
+    let mut config = SessionConfig::new(smtp::ehlo_name_or_fallback(&smtp.ehlo_name()));
+    config.timeouts = Timeouts::divided_by(smtp.timeout_divisor());
+    let mut session = Session::new(config, credentials, envelope).map_err(|e| {
+        SendFailure::from(diagnose::smtp_failure(&e, &sender, message.attempt).diagnostic)
+    })?;
     let mut body = BodySource {
         files,
         head: Some(head),
@@ -269,12 +267,7 @@ pub fn send(
         let event = match session.next_event() {
             Ok(event) => event,
             Err(err) => {
-                let explained = diagnose::smtp_failure(
-                    &err,
-                    &settings.device_email,
-                    account.upn(),
-                    message.attempt,
-                );
+                let explained = diagnose::smtp_failure(&err, &sender, message.attempt);
                 return Err(SendFailure {
                     diagnosis: explained.diagnostic,
                     server_reply: err.reply().map(|r| r.to_string()),
@@ -282,10 +275,28 @@ pub fn send(
                 });
             }
         };
+        // Each wait gets its stage's timeout (RFC 5321 §4.5.3.2).
+        conn.set_timeout(session.timeout());
         match event {
-            Event::Write(bytes) => conn.write(&bytes).map_err(|e| smtp_net(e, &settings))?,
+            Event::Write(bytes) => {
+                let courtesy_quit = session.outcome_known();
+                match conn.write(&bytes) {
+                    // The QUIT is out: wait briefly for the 221, whatever comes.
+                    Ok(()) if courtesy_quit => {
+                        let _ = conn.read(READ_CHUNK);
+                    }
+                    Ok(()) => {}
+                    // Delivered stays delivered, and the server's refusal stays the
+                    // diagnosis, even when the QUIT cannot be written.
+                    Err(_) if courtesy_quit => {}
+                    Err(e) => return Err(smtp_net(e, &settings)),
+                }
+            }
             Event::Read => match conn.read(READ_CHUNK) {
                 Ok(bytes) => session.feed(&bytes),
+                Err(e) if session.awaits_final_reply() => {
+                    return Err(maybe_delivered(&e, &settings));
+                }
                 Err(NetFailure::Closed) => session.connection_closed(),
                 Err(e) => return Err(smtp_net(e, &settings)),
             },
@@ -308,6 +319,24 @@ pub fn send(
             }
         }
     }
+}
+
+/// The whole message was sent but its verdict never came (a timeout, or the connection
+/// lost): the server may have delivered it. Sending again blindly could deliver it twice
+/// (RFC 5321 §4.5.3.2), so this is no "try again" and carries no retry time.
+fn maybe_delivered(err: &NetFailure, settings: &Settings) -> SendFailure {
+    let why = match err {
+        NetFailure::Timeout => "no reply came in time".to_owned(),
+        other => other.to_string(),
+    };
+    refuse(
+        "smtp-final-reply-missing",
+        format!(
+            "The message was sent to {}:{} in full, but the server's verdict on it did not arrive ({why}). The message may have been delivered.",
+            settings.smtp_server, settings.send_port
+        ),
+        "Check with a recipient, or in the mailbox's Sent Items, whether the message arrived before you send it again; sending it again may deliver it twice.",
+    )
 }
 
 fn protocol(err: &crate::smtp::SmtpError) -> SendFailure {

@@ -447,10 +447,15 @@ fn address_list(name: &str, addresses: &[String]) -> String {
 }
 
 /// The Subject header: plain (folded at spaces) when it is printable ASCII, else RFC 2047
-/// encoded words of whole characters, one per line.
+/// encoded words of whole characters, one per line. A subject with a leading, trailing or
+/// doubled space is encoded too: folded plainly, it could leave a line of whitespace only,
+/// which RFC 5322 §4 forbids (and the spaces would not read back as typed).
 fn subject_header(subject: &str) -> String {
     let plain = subject.bytes().all(|b| (b' '..=b'~').contains(&b))
         && !subject.contains("=?")
+        && !subject.starts_with(' ')
+        && !subject.ends_with(' ')
+        && !subject.contains("  ")
         && subject
             .split(' ')
             .all(|w| w.len() <= MAX_LINE_LEN - "Subject: ".len());
@@ -785,6 +790,58 @@ mod tests {
         }
         assert_eq!(decoded, subject);
         assert!(header.matches("=?UTF-8?B?").count() > 1);
+    }
+
+    /// The unfolded value of a Subject header, encoded words decoded (RFC 2047 §6.2:
+    /// the folding whitespace between two encoded words is not part of the text).
+    fn subject_text(header: &str) -> String {
+        let value = header
+            .strip_prefix("Subject:")
+            .unwrap()
+            .strip_suffix("\r\n")
+            .unwrap();
+        if !value.contains("=?UTF-8?B?") {
+            return value
+                .replace("\r\n", "")
+                .strip_prefix(' ')
+                .unwrap_or("")
+                .to_owned();
+        }
+        let mut text = Vec::new();
+        for word in value.split("\r\n ") {
+            let b64 = word
+                .trim()
+                .strip_prefix("=?UTF-8?B?")
+                .and_then(|w| w.strip_suffix("?="))
+                .unwrap();
+            text.extend(STANDARD.decode(b64).unwrap());
+        }
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn no_folded_line_is_whitespace_only_whatever_the_spaces() {
+        let long = "word ".repeat(15);
+        let cases = [
+            "Scan ".to_owned(),
+            " Scan".to_owned(),
+            "a  b".to_owned(),
+            "   ".to_owned(),
+            long.clone(),
+            format!("{}{}", "x".repeat(66), " ".repeat(20)),
+            format!("{long}  {long}"),
+        ];
+        for subject in cases {
+            let header = subject_header(&subject);
+            let lines: Vec<&str> = header.trim_end_matches("\r\n").split("\r\n").collect();
+            for line in &lines {
+                assert!(
+                    !line.trim().is_empty() && line.len() <= MAX_LINE_LEN,
+                    "{subject:?} gave the line {line:?} in {header:?}"
+                );
+            }
+            assert_eq!(subject_text(&header), subject, "{header:?}");
+        }
     }
 
     #[test]

@@ -65,14 +65,9 @@ impl Storage for RecordingStorage {
         self.inner.commit(writes)
     }
 
-    fn commit_if(
-        &self,
-        guard_key: &str,
-        guard_value: Option<&[u8]>,
-        writes: Vec<Write>,
-    ) -> Result<(), StoreError> {
+    fn commit_if(&self, guards: Vec<storage::Guard>, writes: Vec<Write>) -> Result<(), StoreError> {
         self.record(&writes);
-        self.inner.commit_if(guard_key, guard_value, writes)
+        self.inner.commit_if(guards, writes)
     }
 }
 
@@ -151,6 +146,7 @@ impl Http for FakeHttp {
         });
         Ok(HttpReply {
             status: response.status,
+            headers: response.headers,
             body: response.body,
         })
     }
@@ -564,6 +560,7 @@ fn message() -> OutgoingMessage {
     OutgoingMessage {
         to: vec![RECIPIENT.into()],
         from: None,
+        user: crate::from_policy::WalkUpUser::Unauthenticated,
         subject: "Scan from the second floor".into(),
         body: "Scanned pages attached.".into(),
         attachments: Vec::new(),
@@ -616,13 +613,15 @@ fn failed(view: PollView) -> Diagnostic {
 
 /// The bearer token of the AUTH XOAUTH2 line in a transcript.
 fn bearer_of(transcript: &str) -> String {
-    let line = transcript
-        .split("\r\n")
-        .find(|l| l.starts_with("AUTH XOAUTH2 "))
-        .expect("an AUTH XOAUTH2 line with an initial response");
-    let decoded = STANDARD
-        .decode(line.trim_start_matches("AUTH XOAUTH2 "))
-        .unwrap();
+    // The two-step form (RFC 4954 §4: the one-line form would exceed 512 octets): the
+    // response is the line after `AUTH XOAUTH2`.
+    let mut lines = transcript.split("\r\n");
+    let line = match lines.find(|l| l.starts_with("AUTH XOAUTH2")) {
+        Some("AUTH XOAUTH2") => lines.next(),
+        other => other.map(|l| l.trim_start_matches("AUTH XOAUTH2 ")),
+    }
+    .expect("an AUTH XOAUTH2 command and its response");
+    let decoded = STANDARD.decode(line).unwrap();
     let decoded = String::from_utf8(decoded).unwrap();
     let auth = decoded
         .split('\x01')
@@ -1077,6 +1076,7 @@ fn a_platform_that_cannot_issue_a_code_is_diagnosed_at_start() {
     rig.exchange_online();
     rig.http.canned.borrow_mut().push_back(Ok(HttpReply {
         status: 503,
+        headers: Vec::new(),
         body: b"<html>busy</html>".to_vec(),
     }));
     assert_code(&rig.start(T0).unwrap_err(), "sign-in-service-unavailable");
@@ -1096,6 +1096,7 @@ fn a_platform_that_cannot_issue_a_code_is_diagnosed_at_start() {
     rig.exchange_online();
     rig.http.canned.borrow_mut().push_back(Ok(HttpReply {
         status: 200,
+        headers: Vec::new(),
         body: b"<html>captive portal</html>".to_vec(),
     }));
     assert_code(&rig.start(T0).unwrap_err(), "sign-in-malformed-reply");
@@ -1130,6 +1131,7 @@ fn an_unavailable_identity_platform_while_polling_backs_off_too() {
     rig.start(T0).unwrap();
     rig.http.canned.borrow_mut().push_back(Ok(HttpReply {
         status: 503,
+        headers: Vec::new(),
         body: b"Service Unavailable".to_vec(),
     }));
     assert_eq!(rig.poll(T0 + 5), PollView::Pending(T0 + 15));
@@ -1203,7 +1205,15 @@ fn admin_consent_is_offered_once_per_tenant_and_never_for_outlook_com() {
         !consent.needed,
         "a work account signed in: consent was given"
     );
+    // S10: once per tenant. After a sign-out the tenant signed in to needs no consent
+    // again (Entra keeps it); another tenant still does.
     auth::sign_out(&rig.store).unwrap();
+    let consent = auth::admin_consent(&rig.store, &rig.http).unwrap();
+    assert!(!consent.needed, "{consent:?}");
+    assert!(consent.explanation.contains(mfp_fakes::world::WORK_TENANT), "{consent:?}");
+    rig.web(&[("tenant", mfp_fakes::world::WORK_TENANT)]);
+    assert!(!auth::admin_consent(&rig.store, &rig.http).unwrap().needed);
+    rig.web(&[("tenant", "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b")]);
     assert!(auth::admin_consent(&rig.store, &rig.http).unwrap().needed);
 }
 
@@ -1306,6 +1316,9 @@ fn a_primary_address_other_than_the_upn_is_warned_about_fails_to_send_and_the_up
 fn the_access_token_is_refreshed_within_ten_minutes_of_expiry_and_the_new_refresh_token_is_stored_first()
  {
     let rig = Rig::for_case(Case::Happy);
+    // A platform that honours each refresh token once: only the rotated one works after.
+    rig.world
+        .update_settings(|s| s.single_use_refresh_tokens = true);
     rig.sign_in();
     let old = rig.grant().unwrap();
     let expires = old.expires_at;
@@ -1456,6 +1469,7 @@ fn a_failed_refresh_sends_with_the_current_token_while_it_lasts() {
         Err(NetFailure::Timeout),
         Ok(HttpReply {
             status: 503,
+            headers: Vec::new(),
             body: b"{}".to_vec(),
         }),
     ] {
@@ -1588,13 +1602,12 @@ fn a_walk_up_user_may_send_from_an_alias_when_the_policy_allows_edits() {
         bearer_of(&rig.last_transcript()).len() > 2_500,
         "Microsoft's tokens exceed 2,500 bytes"
     );
-    let auth_line = rig
-        .last_transcript()
-        .split("\r\n")
-        .find(|l| l.starts_with("AUTH XOAUTH2 "))
-        .unwrap()
-        .to_owned();
-    let decoded = String::from_utf8(STANDARD.decode(&auth_line[13..]).unwrap()).unwrap();
+    // The two-step form: the response is the line after `AUTH XOAUTH2`.
+    let transcript = rig.last_transcript();
+    let mut lines = transcript.split("\r\n");
+    lines.find(|l| *l == "AUTH XOAUTH2").unwrap();
+    let response = lines.next().unwrap();
+    let decoded = String::from_utf8(STANDARD.decode(response).unwrap()).unwrap();
     assert!(
         decoded.starts_with(&format!("user={WORK_UPN}\x01auth=Bearer ")),
         "XOAUTH2 signs in as the Device Email Address"
@@ -1766,8 +1779,9 @@ fn each_exchange_refusal_maps_to_its_diagnosis() {
         }
         if case == SmtpCase::ErrorChallenge {
             // The 334 error challenge is answered with an empty line, then 535 follows.
-            let auth = transcript.find("AUTH XOAUTH2 ").unwrap();
-            let after = &transcript[auth..];
+            // `AUTH XOAUTH2`, the response after the 334 prompt, then the empty line.
+            let auth = transcript.find("AUTH XOAUTH2\r\n").unwrap();
+            let after = &transcript[auth + "AUTH XOAUTH2\r\n".len()..];
             let first_end = after.find("\r\n").unwrap();
             assert!(
                 after[first_end + 2..].starts_with("\r\n"),
@@ -1810,7 +1824,8 @@ fn three_sessions_of_the_account_elsewhere_make_the_device_wait() {
             s.feed(b"EHLO other\r\n", now);
             assert!(s.feed(b"STARTTLS\r\n", now).start_tls);
             s.feed(b"EHLO other\r\n", now);
-            let out = s.feed(format!("AUTH XOAUTH2 {blob}\r\n").as_bytes(), now);
+            assert!(s.feed(b"AUTH XOAUTH2\r\n", now).reply.starts_with(b"334"));
+            let out = s.feed(format!("{blob}\r\n").as_bytes(), now);
             assert!(
                 out.reply.starts_with(b"235"),
                 "{}",
@@ -2013,7 +2028,7 @@ fn no_token_appears_in_any_diagnosis_report_or_debug_output() {
         );
         assert!(shown.contains("redacted"));
         assert!(
-            rig.transcript(0).contains("AUTH XOAUTH2 "),
+            rig.transcript(0).contains(&STANDARD.encode(format!("user={WORK_UPN}\x01auth=Bearer {access}\x01\x01"))),
             "the token did go to the server"
         );
     }

@@ -11,11 +11,20 @@ pub const SETTINGS_KEY: &str = "settings/v1";
 
 /// Keys of the OAuth grant (tokens, account, a sign-in in progress), written by sign-in. Listed here because
 /// a provider reset must delete them (rule S4: no unused mailbox credential is kept).
-pub const GRANT_KEYS: &[&str] = &[GRANT_KEY, ACCOUNT_KEY, crate::signin::FLOW_KEY];
+pub const GRANT_KEYS: &[&str] = &[
+    GRANT_KEY,
+    ACCOUNT_KEY,
+    crate::signin::FLOW_KEY,
+    REFRESH_LEASE_KEY,
+];
 /// The stored [`crate::signin::TokenSet`] (JSON).
 pub const GRANT_KEY: &str = "oauth/grant";
 /// The stored [`crate::signin::Account`] (JSON).
 pub const ACCOUNT_KEY: &str = "oauth/account";
+/// Which instance may spend the refresh token right now, and until when (JSON): taken
+/// with a compare-and-swap, so one instance refreshes while the others keep sending with
+/// the access token that is still valid (see `auth::tokens_for_send`).
+pub const REFRESH_LEASE_KEY: &str = "oauth/refresh-lease";
 
 /// Why the store failed; mirrors `store-error` in `wit/store.wit`, plus `Corrupt` for a
 /// value that exists but cannot be read back.
@@ -38,20 +47,24 @@ pub enum StoreError {
 /// One write of a commit: `None` deletes the key.
 pub type Write = (String, Option<Vec<u8>>);
 
+/// One condition of a guarded commit: the key must still hold this value (`None`: absent).
+pub type Guard = (String, Option<Vec<u8>>);
+
+/// The guard "`key` still holds `value`", for [`Storage::commit_if`].
+pub fn guard(key: &str, value: Option<&[u8]>) -> Guard {
+    (key.to_owned(), value.map(<[u8]>::to_vec))
+}
+
 /// The `store` capability as the core sees it. The component implements it over the WIT
 /// import; native tests and benchmarks implement it over memory or the host's database.
 pub trait Storage {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies every write atomically.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
-    /// Applies every write atomically if `guard_key` still holds `guard_value` (`None`:
-    /// absent), else fails with [`StoreError::Conflict`] and writes nothing.
-    fn commit_if(
-        &self,
-        guard_key: &str,
-        guard_value: Option<&[u8]>,
-        writes: Vec<Write>,
-    ) -> Result<(), StoreError>;
+    /// Applies every write atomically if every guard still holds (each key still has its
+    /// value, `None`: absent), checked and written in one transaction; else fails with
+    /// [`StoreError::Conflict`] and writes nothing.
+    fn commit_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<(), StoreError>;
 }
 
 /// How often a read-modify-write of the settings is retried after a conflict.
@@ -64,6 +77,18 @@ pub const MAX_UPDATE_ATTEMPTS: usize = 16;
 /// and the writes (none: nothing to commit).
 pub fn update_settings<T, E: From<StoreError>>(
     storage: &impl Storage,
+    change: impl FnMut(&Settings) -> Result<(T, Vec<Write>), E>,
+) -> Result<T, E> {
+    update_settings_guarded(storage, Vec::new(), change)
+}
+
+/// [`update_settings`] whose commit also needs `guards` to hold (e.g. a sign-in stores
+/// its account only if the flow it polled is still the stored one). After a conflict,
+/// `change` runs again on fresh settings: it checks the guarded records itself and gives
+/// up (an error, or no writes) once one of them changed for good.
+pub fn update_settings_guarded<T, E: From<StoreError>>(
+    storage: &impl Storage,
+    guards: Vec<Guard>,
     mut change: impl FnMut(&Settings) -> Result<(T, Vec<Write>), E>,
 ) -> Result<T, E> {
     for _ in 0..MAX_UPDATE_ATTEMPTS {
@@ -73,7 +98,9 @@ pub fn update_settings<T, E: From<StoreError>>(
         if writes.is_empty() {
             return Ok(result);
         }
-        match storage.commit_if(SETTINGS_KEY, raw.as_deref(), writes) {
+        let mut all = guards.clone();
+        all.push(guard(SETTINGS_KEY, raw.as_deref()));
+        match storage.commit_if(all, writes) {
             Ok(()) => return Ok(result),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -145,17 +172,15 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn commit_if(
-        &self,
-        guard_key: &str,
-        guard_value: Option<&[u8]>,
-        writes: Vec<Write>,
-    ) -> Result<(), StoreError> {
+    fn commit_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut map = self
             .map
             .lock()
             .map_err(|_| StoreError::Other("poisoned".into()))?;
-        if map.get(guard_key).map(Vec::as_slice) != guard_value {
+        if guards
+            .iter()
+            .any(|(key, expected)| map.get(key) != expected.as_ref())
+        {
             return Err(StoreError::Conflict);
         }
         apply_writes(&mut map, writes);
@@ -183,6 +208,26 @@ mod tests {
             load_settings(&storage),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn commit_if_writes_nothing_unless_every_guard_holds() {
+        let storage = MemoryStorage::default();
+        storage
+            .commit(vec![("a".into(), Some(b"1".to_vec()))])
+            .unwrap();
+        let writes = || vec![("c".to_owned(), Some(b"x".to_vec()))];
+        // `a` holds 1, but `b` is absent, not 2: nothing is written.
+        let stale = storage.commit_if(
+            vec![guard("a", Some(b"1")), guard("b", Some(b"2"))],
+            writes(),
+        );
+        assert_eq!(stale, Err(StoreError::Conflict));
+        assert_eq!(storage.get("c").unwrap(), None);
+        storage
+            .commit_if(vec![guard("a", Some(b"1")), guard("b", None)], writes())
+            .unwrap();
+        assert_eq!(storage.get("c").unwrap(), Some(b"x".to_vec()));
     }
 
     #[test]

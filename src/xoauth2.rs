@@ -3,8 +3,9 @@
 //! payloads; [`crate::smtp`] sends them and reads the replies.
 //!
 //! The client response is `base64("user=" U "\x01auth=Bearer " T "\x01\x01")`. It goes
-//! either on the `AUTH XOAUTH2 <response>` line itself ([`AuthMode::InitialResponse`], what
-//! Exchange Online expects) or after an empty `334` prompt ([`AuthMode::Challenge`]). When
+//! either on the `AUTH XOAUTH2 <response>` line itself ([`AuthMode::InitialResponse`], when
+//! that line fits in SMTP's 512-octet command line) or after an empty `334` prompt
+//! ([`AuthMode::Challenge`], and always with Microsoft's multi-kilobyte tokens). When
 //! the token is refused, a server may first send a `334 <base64 JSON>` error challenge
 //! (Gmail does); the client must answer it with an empty line, and only then comes the
 //! final `5xx` reply. The JSON says why (`status`, `schemes`, `scope`), which a diagnosis
@@ -129,12 +130,19 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Longest SMTP command line, CRLF included (RFC 5321 §4.5.3.1.4). RFC 4954 §4: a client
+/// whose `AUTH` command with the initial response would be longer sends `AUTH` alone and
+/// the response after the `334` prompt. Strict servers (Dovecot) refuse a longer line with
+/// `500 5.5.2 Line too long`.
+pub const MAX_COMMAND_LINE: usize = 512;
+
 /// Where the client response goes. A variant rather than a flag, so a call site reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AuthMode {
-    /// `AUTH XOAUTH2 <response>` on one line (RFC 4954 initial response): one round trip.
-    /// The line is longer than 2,500 bytes with a Microsoft token, within RFC 4954's
-    /// 12,288-octet limit for AUTH lines.
+    /// `AUTH XOAUTH2 <response>` on one line (RFC 4954 initial response) when that line
+    /// fits in [`MAX_COMMAND_LINE`] octets; otherwise the two-step form of
+    /// [`AuthMode::Challenge`]. A Microsoft token (more than 2,500 bytes) never fits, so
+    /// with Exchange Online this is always the two-step form.
     #[default]
     InitialResponse,
     /// `AUTH XOAUTH2`, then the response after the server's empty `334` prompt.
@@ -200,14 +208,16 @@ pub struct Exchange {
 
 impl Exchange {
     /// Begins an authentication: returns the exchange and the `AUTH` command line to send
-    /// (ending in CRLF; it holds the token in [`AuthMode::InitialResponse`]).
+    /// (ending in CRLF; it holds the token when the one-line form fits).
     pub fn start(credentials: Credentials, mode: AuthMode) -> (Self, Vec<u8>) {
+        let one_line = format!("AUTH {MECHANISM} {}\r\n", credentials.initial_response());
         let (line, step) = match mode {
-            AuthMode::InitialResponse => (
-                format!("AUTH {MECHANISM} {}\r\n", credentials.initial_response()),
-                Step::ResponseSent,
-            ),
-            AuthMode::Challenge => (format!("AUTH {MECHANISM}\r\n"), Step::AwaitingPrompt),
+            AuthMode::InitialResponse if one_line.len() <= MAX_COMMAND_LINE => {
+                (one_line, Step::ResponseSent)
+            }
+            AuthMode::InitialResponse | AuthMode::Challenge => {
+                (format!("AUTH {MECHANISM}\r\n"), Step::AwaitingPrompt)
+            }
         };
         let exchange = Self {
             credentials,
@@ -316,20 +326,34 @@ mod tests {
         let creds = Credentials::new("scanner@contoso.com", token.clone()).unwrap();
         let expected = format!("user=scanner@contoso.com\x01auth=Bearer {token}\x01\x01");
 
-        let (_, line) = Exchange::start(creds.clone(), AuthMode::InitialResponse);
-        let line = String::from_utf8(line).unwrap();
-        let blob = line
-            .strip_prefix("AUTH XOAUTH2 ")
-            .and_then(|l| l.strip_suffix("\r\n"))
-            .unwrap();
-        assert!(!blob.contains(['\r', '\n']), "one line, never wrapped");
-        assert_eq!(decode(blob), expected.as_bytes());
+        for mode in [AuthMode::InitialResponse, AuthMode::Challenge] {
+            // RFC 4954 §4: the AUTH line would exceed 512 octets, so the response waits
+            // for the 334 prompt in both modes.
+            let (mut exchange, line) = Exchange::start(creds.clone(), mode);
+            assert_eq!(line, b"AUTH XOAUTH2\r\n", "{mode:?}");
+            let answer = String::from_utf8(exchange.on_challenge("").unwrap()).unwrap();
+            let blob = answer.strip_suffix("\r\n").unwrap();
+            assert!(blob.len() > 2500 && !blob.contains(['\r', '\n']));
+            assert_eq!(decode(blob), expected.as_bytes());
+        }
+    }
 
-        let (mut exchange, _) = Exchange::start(creds, AuthMode::Challenge);
-        let answer = String::from_utf8(exchange.on_challenge("").unwrap()).unwrap();
-        let blob = answer.strip_suffix("\r\n").unwrap();
-        assert!(blob.len() > 2500 && !blob.contains(['\r', '\n']));
-        assert_eq!(decode(blob), expected.as_bytes());
+    #[test]
+    fn the_auth_line_never_exceeds_512_octets() {
+        // The longest token whose one-line AUTH command still fits: 512 octets exactly.
+        let user = "scanner@contoso.com";
+        let fits = |len: usize| {
+            let creds = Credentials::new(user, "t".repeat(len)).unwrap();
+            Exchange::start(creds, AuthMode::InitialResponse).1
+        };
+        let mut len = 1;
+        while fits(len + 1).len() > 20 {
+            len += 1;
+        }
+        let longest = fits(len);
+        assert!(longest.len() <= MAX_COMMAND_LINE && longest.len() > MAX_COMMAND_LINE - 4);
+        assert!(longest.starts_with(b"AUTH XOAUTH2 "));
+        assert_eq!(fits(len + 1), b"AUTH XOAUTH2\r\n");
     }
 
     #[test]

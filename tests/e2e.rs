@@ -4,138 +4,21 @@
 //! Time is driven by hand: the test passes `now` to the component and moves the fakes'
 //! clock, so intervals are checked exactly without sleeping.
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod microsoft;
+use microsoft::{Microsoft, message, send_failure};
+
 use base64::Engine;
-use mfp_component_tests::{Origin, options, owned};
-use mfp_fakes::net::{ServerHandle, TestCa, spawn_exchange_on, spawn_identity_on};
+use mfp_component_tests::{Origin, owned};
 use mfp_fakes::{Aadsts, Approval, Case, Scenario, SendAsReply, SlowDown, SmtpCase, World};
 use mfp_host::attachments::AttachmentSet;
-use mfp_host::bindings::mailer::{OutgoingMessage, SendError};
+use mfp_host::bindings::mailer::SendError;
 use mfp_host::bindings::signin::{AuthState, PollStatus};
 use mfp_host::bindings::types::Diagnostic;
 use mfp_host::device::{Device, DeviceError};
-use mfp_host::net::{NetConfig, ResolveRule, SigninOverrides};
-
-/// The two fakes on loopback, sharing one world and one hand-driven clock.
-struct Microsoft {
-    world: World,
-    clock: Arc<AtomicU64>,
-    ca: TestCa,
-    identity: ServerHandle,
-    exchange: ServerHandle,
-}
-
-impl Microsoft {
-    fn start(scenario: Scenario) -> Self {
-        Self::with_world(World::new(scenario))
-    }
-
-    /// The fakes around `world`, e.g. one made by [`World::for_case`].
-    fn with_world(world: World) -> Self {
-        let clock = Arc::new(AtomicU64::new(1_900_000_000));
-        let read = clock.clone();
-        let fake_clock: mfp_fakes::net::Clock =
-            Arc::new(move || Duration::from_secs(read.load(Ordering::SeqCst)));
-        let ca = TestCa::generate().unwrap();
-        let identity = spawn_identity_on(
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            world.clone(),
-            &ca,
-            fake_clock.clone(),
-        )
-        .unwrap();
-        let exchange = spawn_exchange_on(
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            world.clone(),
-            &ca,
-            fake_clock,
-        )
-        .unwrap();
-        Self {
-            world,
-            clock,
-            ca,
-            identity,
-            exchange,
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.clock.load(Ordering::SeqCst)
-    }
-
-    fn advance(&self, seconds: u64) -> u64 {
-        self.clock.fetch_add(seconds, Ordering::SeqCst) + seconds
-    }
-
-    /// A device on `dir` whose network reaches these fakes under Microsoft's names.
-    fn device(&self, dir: &std::path::Path) -> Device {
-        self.device_with(dir, SigninOverrides::default())
-    }
-
-    /// A device as `mfp-host --tenant/--client-id` would open it.
-    fn device_with(&self, dir: &std::path::Path, overrides: SigninOverrides) -> Device {
-        let mut opts = options(dir);
-        opts.overrides = overrides;
-        opts.net = Some(NetConfig {
-            authority: "https://login.microsoftonline.com".into(),
-            resolve: vec![
-                ResolveRule::parse(&format!(
-                    "login.microsoftonline.com:443={}",
-                    self.identity.addr()
-                ))
-                .unwrap(),
-                ResolveRule::parse(&format!("smtp.office365.com:587={}", self.exchange.addr()))
-                    .unwrap(),
-            ],
-            extra_roots_pem: vec![self.ca.ca_pem().as_bytes().to_vec()],
-            ..NetConfig::default()
-        });
-        Device::open(opts).unwrap()
-    }
-
-    /// Selects Exchange Online, signs in (approved on the fake's page) and returns the device.
-    fn signed_in_device(&self, dir: &std::path::Path) -> Device {
-        let device = self.device(dir);
-        device
-            .apply(
-                Origin::WebPanel,
-                &owned(&[("service-provider", "exchange-online")]),
-            )
-            .unwrap();
-        let code = device.signin_start(self.now()).unwrap();
-        self.world
-            .approve(&code.user_code, Duration::from_secs(self.now()))
-            .unwrap();
-        let at = self.advance(u64::from(code.interval));
-        match device.signin_poll(at).unwrap() {
-            PollStatus::SignedIn(_) => device,
-            other => panic!("not signed in: {other:?}"),
-        }
-    }
-}
-
-fn message(to: &str, attachments: Vec<u32>) -> OutgoingMessage {
-    OutgoingMessage {
-        to: vec![to.into()],
-        from: None,
-        subject: "Scan from MFP-0042 — Übersicht".into(),
-        body: "Scanned document attached.".into(),
-        attachments,
-        attempt: 1,
-    }
-}
-
-fn send_failure(err: DeviceError) -> SendError {
-    match err {
-        DeviceError::SendFailed(e) => e,
-        other => panic!("expected a send failure, got {other:?}"),
-    }
-}
+use mfp_host::net::SigninOverrides;
 
 #[test]
 fn sign_in_polls_exactly_at_the_interval_and_sets_the_device_email_address() {
@@ -696,9 +579,32 @@ fn aadsts_50173_on_refresh_signs_the_device_out() {
 }
 
 #[test]
-fn every_aadsts_case_is_covered_here() {
-    // A new refusal in the fake's table must get its own test above.
-    assert_eq!(Aadsts::ALL.len(), 9);
+fn every_aadsts_case_of_the_fake_is_diagnosed_by_its_own_code() {
+    // The match is exhaustive: a refusal added to the fake's table does not compile here
+    // until it has an expected diagnosis, and then it runs through the component.
+    for failure in Aadsts::ALL {
+        let expected = match failure {
+            Aadsts::ConditionalAccess53003 | Aadsts::DeviceCodeFlowBlocked530033 => {
+                "sign-in-blocked-by-conditional-access"
+            }
+            Aadsts::ConsentRequired65001 => "sign-in-consent-required",
+            Aadsts::MfaRequired50076 => "sign-in-mfa-required",
+            Aadsts::MfaEnrollment50079 => "sign-in-mfa-registration-required",
+            Aadsts::SingleTenantOnCommon50194 => "sign-in-tenant-required",
+            Aadsts::NotPublicClient7000218 => "sign-in-not-public-client",
+            // Refresh-only refusals: a sign-in under them succeeds, the refresh fails.
+            Aadsts::RefreshTokenInactive700082 => {
+                assert_refresh_refused(failure, "sign-in-refresh-token-expired");
+                continue;
+            }
+            Aadsts::GrantRevoked50173 => {
+                assert_refresh_refused(failure, "sign-in-grant-revoked");
+                continue;
+            }
+        };
+        let (_ms, _device, _dir, d) = refused_sign_in(failure);
+        assert_eq!(d.code, expected, "{failure:?}: {d:?}");
+    }
 }
 
 // --- Polling, accounts, refresh ---------------------------------------------------------
@@ -835,6 +741,8 @@ fn a_personal_account_needs_no_admin_consent_and_sends() {
 #[test]
 fn tokens_are_refreshed_and_the_rotated_refresh_token_survives_a_restart() {
     let ms = Microsoft::start(Scenario::default());
+    ms.world
+        .update_settings(|s| s.single_use_refresh_tokens = true);
     let dir = tempfile::tempdir().unwrap();
     let expires = |device: &Device, now: u64| match device.signin_status(now).unwrap() {
         AuthState::SignedIn(state) => state.access_token_expires_at,
@@ -859,7 +767,7 @@ fn tokens_are_refreshed_and_the_rotated_refresh_token_survives_a_restart() {
     };
 
     // A restarted host: a new Device on the same state dir. The old access token and the
-    // old refresh token are both dead by now (the fake refuses a rotated refresh token),
+    // old refresh token are both dead by now (the fake, switched to single-use refresh tokens, refuses a rotated one),
     // so this send works only if the rotated one was persisted.
     let device = ms.device(dir.path());
     let at = first_expiry - 60;

@@ -33,13 +33,10 @@ impl Storage for NativeStore {
     }
     fn commit_if(
         &self,
-        guard_key: &str,
-        guard_value: Option<&[u8]>,
+        guards: Vec<mfp_smtp_oauth::storage::Guard>,
         writes: Vec<Write>,
     ) -> Result<(), StoreError> {
-        self.0
-            .commit_if(guard_key, guard_value, &writes)
-            .map_err(store_error)
+        self.0.commit_if(&guards, &writes).map_err(store_error)
     }
 }
 

@@ -41,7 +41,7 @@ const TO: &str = "alice@contoso.com";
 const SUBJECT: &str = "Scan from MFP-0042";
 const BODY: &str = "Scanned document attached.";
 const FILE_NAME: &str = "scan-0001.pdf";
-const SMTP_SCOPE: &str = "https://outlook.office.com/SMTP.Send offline_access openid profile";
+const SMTP_SCOPE: &str = "https://outlook.office.com/SMTP.Send offline_access openid profile email";
 
 /// Writes a PDF-looking file of `size` bytes (`%PDF-1.7` header, then pseudo-random bytes)
 /// in 1 MiB chunks, so generating it does not raise this process's peak RSS.
@@ -233,6 +233,7 @@ fn mfp_send(ms: &Microsoft, device: &Device, pdf: &Path) -> f64 {
     let message = OutgoingMessage {
         to: vec![TO.into()],
         from: None,
+        user: mfp_host::bindings::mailer::WalkUpUser::Unauthenticated,
         subject: SUBJECT.into(),
         body: BODY.into(),
         attachments: files.ids(),
@@ -245,6 +246,10 @@ fn mfp_send(ms: &Microsoft, device: &Device, pdf: &Path) -> f64 {
 }
 
 fn lettre_transport(ms: &Microsoft, token: &str) -> SmtpTransport {
+    // lettre puts the XOAUTH2 response on the AUTH line (beyond 512 octets), which
+    // Exchange Online tolerates and the strict fake refuses by default.
+    ms.world
+        .update_settings(|s| s.max_command_line = mfp_fakes::exchange::MAX_LINE);
     let root = Certificate::from_pem(ms.ca.ca_pem().as_bytes()).unwrap();
     let tls = TlsParameters::builder("smtp.office365.com".into())
         .certificate_store(CertificateStore::None)

@@ -69,9 +69,13 @@ pub struct Cli {
     /// HTTP proxy for HTTPS to the identity platform (HTTP CONNECT).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
-    /// Longest wait for one network read or write (SMTP and HTTPS).
+    /// Longest wait for one HTTPS read or write. (SMTP waits per RFC 5321 stage, up to 10 minutes.)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub io_timeout_secs: u64,
+    /// For tests only: divide every SMTP stage timeout of RFC 5321 (5 minutes for a reply, 10
+    /// for the reply to the final dot) by N. 1 keeps the RFC values.
+    #[arg(long, global = true, value_name = "N", default_value_t = 1, hide = true)]
+    pub smtp_timeout_divisor: u32,
     /// Longest wait for a TCP connection (and for a free SMTP connection slot).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout_secs: u64,
@@ -150,6 +154,31 @@ pub struct SendArgs {
     pub attach: Vec<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Who stands at the panel (S7); `unauthenticated`: authorization is not required.
+    #[arg(long, value_enum, default_value_t = UserArg::Unauthenticated)]
+    pub user: UserArg,
+    /// How the Address Book (LDAP) search went, with `--user authenticated` (default
+    /// `succeeded`).
+    #[arg(long = "ldap-search", value_enum, value_name = "OUTCOME")]
+    pub ldap_search: Option<LdapSearchArg>,
+}
+
+/// `send --user`: who stands at the panel (the From Address policy, S7, depends on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserArg {
+    /// A user who logged in at the device.
+    Authenticated,
+    /// A guest user.
+    Guest,
+    /// Nobody logged in: authorization is not required.
+    Unauthenticated,
+}
+
+/// `send --ldap-search`: how the Address Book (LDAP) search for an authenticated user went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LdapSearchArg {
+    Succeeded,
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +325,7 @@ impl Cli {
         let mut config = NetConfig {
             authority: self.authority.clone(),
             io_timeout: Duration::from_secs(self.io_timeout_secs.max(1)),
+            smtp_timeout_divisor: self.smtp_timeout_divisor.max(1),
             connect_timeout: Duration::from_secs(self.connect_timeout_secs.max(1)),
             ..NetConfig::default()
         };

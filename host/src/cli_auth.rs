@@ -31,6 +31,17 @@ pub fn login(device: &Device, out: &mut impl Write) -> Result<u8, CliError> {
     loop {
         match device.signin_poll(unix_now())? {
             PollStatus::Pending(at) => wait_until(at, code.expires_at, terminal),
+            PollStatus::PendingUnreachable(trouble) => {
+                // Polls keep failing: say why, and keep waiting (it may recover).
+                if terminal {
+                    eprintln!();
+                }
+                eprintln!(
+                    "warning[{}]: {}\nremedy: {}",
+                    trouble.diagnosis.code, trouble.diagnosis.message, trouble.diagnosis.remedy
+                );
+                wait_until(trouble.next_poll_at, code.expires_at, terminal)
+            }
             PollStatus::SignedIn(account) => {
                 if terminal {
                     eprintln!();
@@ -98,6 +109,7 @@ pub fn status(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, C
                 "user-code": code.user_code,
                 "verification-uri": code.verification_uri,
                 "expires-at": code.expires_at,
+                "problem": code.problem.as_ref().map(diagnostic_json),
                 "admin-consent": consent_json,
             }),
             AuthState::SignedIn(s) => json!({
@@ -114,12 +126,18 @@ pub fn status(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, C
     match &state {
         AuthState::SignedOut => writeln!(out, "Signed out. Run `mfp-host auth login` to sign in.")
             .map_err(output_error)?,
-        AuthState::InProgress(code) => writeln!(
-            out,
-            "Sign-in in progress: open {} and enter {}",
-            code.verification_uri, code.user_code
-        )
-        .map_err(output_error)?,
+        AuthState::InProgress(code) => {
+            writeln!(
+                out,
+                "Sign-in in progress: open {} and enter {}",
+                code.verification_uri, code.user_code
+            )
+            .map_err(output_error)?;
+            // Polls that keep failing (TLS, proxy, denied): say why.
+            if let Some(problem) = &code.problem {
+                write_diagnostic(out, problem).map_err(output_error)?;
+            }
+        }
         AuthState::SignedIn(s) => {
             writeln!(
                 out,

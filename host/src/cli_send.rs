@@ -9,11 +9,40 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::attachments::AttachmentSet;
-use crate::bindings::mailer::OutgoingMessage;
-use crate::cli::{CliError, SendArgs, diagnostic_json, output_error};
+use crate::bindings::mailer::{OutgoingMessage, WalkUpUser};
+use crate::cli::{CliError, LdapSearchArg, SendArgs, UserArg, diagnostic_json, output_error};
 use crate::device::{Device, DeviceError, unix_now};
 
+/// The user at the panel from `--user` and `--ldap-search` (also the JSON API's `user`
+/// and `ldap-search`). An LDAP outcome belongs to an authenticated user only: with
+/// anyone else it is refused, so a script never believes it tested a case it did not.
+pub fn walk_up_user(
+    user: UserArg,
+    ldap_search: Option<LdapSearchArg>,
+) -> Result<WalkUpUser, &'static str> {
+    match (user, ldap_search) {
+        (UserArg::Authenticated, None | Some(LdapSearchArg::Succeeded)) => {
+            Ok(WalkUpUser::AuthenticatedLdapSucceeded)
+        }
+        (UserArg::Authenticated, Some(LdapSearchArg::Failed)) => {
+            Ok(WalkUpUser::AuthenticatedLdapFailed)
+        }
+        (UserArg::Guest, None) => Ok(WalkUpUser::Guest),
+        (UserArg::Unauthenticated, None) => Ok(WalkUpUser::Unauthenticated),
+        (UserArg::Guest | UserArg::Unauthenticated, Some(_)) => {
+            Err("an LDAP search outcome applies only to an authenticated user")
+        }
+    }
+}
+
 pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8, CliError> {
+    let user = walk_up_user(args.user, args.ldap_search).map_err(|why| {
+        CliError::usage(
+            "usage",
+            format!("--ldap-search: {why}"),
+            "Use --ldap-search only with --user authenticated.",
+        )
+    })?;
     let mut attempt = 1;
     loop {
         let files = AttachmentSet::from_paths(&args.attach).map_err(|e| CliError {
@@ -25,6 +54,7 @@ pub fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8
         let message = OutgoingMessage {
             to: args.to.clone(),
             from: args.from.clone(),
+            user,
             subject: args.subject.clone(),
             body: args.body.clone(),
             attachments: files.ids(),

@@ -257,6 +257,16 @@ impl Device {
             .map_err(DeviceError::Diagnosed)
     }
 
+    /// Keeps an idle device signed in (refresh tokens expire after 90 idle days): refreshes
+    /// the grant when it is a week old; answers when to call again (Unix seconds).
+    pub fn signin_keep_alive(&self, now: u64) -> Result<u64, DeviceError> {
+        self.runtime
+            .call(self.identity_grant(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_keep_alive(store, now)
+            })?
+            .map_err(DeviceError::Diagnosed)
+    }
+
     pub fn admin_consent(&self) -> Result<ConsentStep, DeviceError> {
         self.runtime
             .call(self.identity_grant(), |dev, store| {

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::attachments::AttachmentSet;
@@ -30,6 +32,9 @@ pub struct RuntimeOptions {
     pub call_timeout: Duration,
     /// Wall-clock time a call that uses the network (sign-in, a send) may run: the epoch
     /// keeps counting while the component waits on the host's network, so these need more.
+    /// An SMTP send may run longer by the sum of the stage timeouts its reads and writes
+    /// asked for (RFC 5321 §4.5.3.2: up to 10 minutes for the final reply alone), so a slow
+    /// but legitimate server is never cut off by this deadline.
     pub network_call_timeout: Duration,
     /// Linear memory one instance may use, in bytes.
     pub memory_limit: usize,
@@ -248,9 +253,17 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks_for(timeout));
+        // At the deadline, the call may go on while it is within its own timeout plus the
+        // SMTP stage timeouts it has used; otherwise it is interrupted.
+        let started = Instant::now();
+        store.epoch_deadline_callback(move |ctx| {
+            let allowed = timeout.saturating_add(ctx.data().net.smtp_wait_budget());
+            match allowed.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => Ok(UpdateDeadline::Continue(ticks_for(left))),
+                _ => Err(Trap::Interrupt.into()),
+            }
+        });
         let instance = match self.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(err) => return Err(self.classify(err, &store, true, timeout)),
@@ -275,6 +288,12 @@ impl Runtime {
             None => CallError::Trap(format!("{err:#}")),
         }
     }
+}
+
+/// `wait` in epoch ticks, at least one.
+fn ticks_for(wait: Duration) -> u64 {
+    let ticks = wait.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+    u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
 /// Links the project's own imports, each to its capability in the instance state.

@@ -95,25 +95,27 @@ impl DurableStore {
 
     /// Applies every write in one transaction; `None` deletes the key.
     pub fn commit(&self, writes: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        self.commit_guarded(None, writes)
+        self.commit_guarded(&[], writes)
     }
 
-    /// Applies every write in one transaction if `guard_key` still holds `guard_value`
-    /// (`None`: absent), else writes nothing and answers `conflict`. The check and the
-    /// writes share one IMMEDIATE transaction, so this holds across processes too.
+    /// Applies every write in one transaction if every guard still holds (its key holds
+    /// its value, `None`: absent), else writes nothing and answers `conflict`. The checks
+    /// and the writes share one IMMEDIATE transaction, so this holds across processes too.
+    /// Values of secret keys are compared in plaintext, as `get` returned them.
     pub fn commit_if(
         &self,
-        guard_key: &str,
-        guard_value: Option<&[u8]>,
+        guards: &[(String, Option<Vec<u8>>)],
         writes: &[(String, Option<Vec<u8>>)],
     ) -> Result<(), StoreError> {
-        check_key(guard_key)?;
-        self.commit_guarded(Some((guard_key, guard_value)), writes)
+        for (key, _) in guards {
+            check_key(key)?;
+        }
+        self.commit_guarded(guards, writes)
     }
 
     fn commit_guarded(
         &self,
-        guard: Option<(&str, Option<&[u8]>)>,
+        guards: &[(String, Option<Vec<u8>>)],
         writes: &[(String, Option<Vec<u8>>)],
     ) -> Result<(), StoreError> {
         let mut sealed = Vec::with_capacity(writes.len());
@@ -137,7 +139,7 @@ impl DurableStore {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql_error)?;
-        if let Some((guard_key, expected)) = guard {
+        for (guard_key, expected) in guards {
             let stored: Option<Vec<u8>> = tx
                 .query_row(
                     "SELECT value FROM kv WHERE key = ?1",
@@ -146,11 +148,13 @@ impl DurableStore {
                 )
                 .optional()
                 .map_err(sql_error)?;
+            // Sealed values differ at every write (random nonce): compare what `get` gives,
+            // the plaintext, with a value this device cannot open counting as absent.
             let current = match stored {
                 Some(v) if Sealer::is_secret(guard_key) => self.sealer.unseal(guard_key, &v).ok(),
                 other => other,
             };
-            if current.as_deref() != expected {
+            if current != *expected {
                 return Err(StoreError::Conflict);
             }
         }
@@ -204,11 +208,10 @@ impl Host for DurableStore {
 
     fn commit_if(
         &mut self,
-        guard_key: String,
-        guard_value: Option<Vec<u8>>,
+        guards: Vec<(String, Option<Vec<u8>>)>,
         writes: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<(), StoreError> {
-        DurableStore::commit_if(self, &guard_key, guard_value.as_deref(), &writes)
+        DurableStore::commit_if(self, &guards, &writes)
     }
 }
 
@@ -290,16 +293,19 @@ mod tests {
         );
     }
 
+    fn guard(key: &str, value: Option<&[u8]>) -> (String, Option<Vec<u8>>) {
+        (key.to_owned(), value.map(<[u8]>::to_vec))
+    }
+
     #[test]
     fn commit_if_writes_only_when_the_guard_still_holds() {
         let dir = tempfile::tempdir().unwrap();
         let store = DurableStore::open(dir.path()).unwrap();
         store
-            .commit_if("s", None, &[("s".into(), Some(b"1".to_vec()))])
+            .commit_if(&[guard("s", None)], &[("s".into(), Some(b"1".to_vec()))])
             .unwrap();
         let stale = store.commit_if(
-            "s",
-            None,
+            &[guard("s", None)],
             &[
                 ("s".into(), Some(b"2".to_vec())),
                 ("t".into(), Some(b"x".to_vec())),
@@ -311,9 +317,68 @@ mod tests {
             (Some(b"1".to_vec()), None)
         );
         store
-            .commit_if("s", Some(b"1"), &[("s".into(), Some(b"2".to_vec()))])
+            .commit_if(
+                &[guard("s", Some(b"1"))],
+                &[("s".into(), Some(b"2".to_vec()))],
+            )
             .unwrap();
         assert_eq!(store.get("s").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn one_failing_guard_of_several_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        store
+            .commit(&[
+                ("settings/v1".into(), Some(b"{}".to_vec())),
+                ("oauth/device-flow".into(), Some(b"flow-1".to_vec())),
+            ])
+            .unwrap();
+        let writes = [
+            ("oauth/grant".to_owned(), Some(b"tokens".to_vec())),
+            ("settings/v1".to_owned(), Some(b"{\"x\":1}".to_vec())),
+            ("oauth/device-flow".to_owned(), None),
+        ];
+        // The settings still hold, but the (sealed) flow was replaced: nothing lands.
+        let stale = store.commit_if(
+            &[
+                guard("settings/v1", Some(b"{}")),
+                guard("oauth/device-flow", Some(b"flow-0")),
+            ],
+            &writes,
+        );
+        assert!(matches!(stale, Err(StoreError::Conflict)));
+        assert_eq!(store.get("oauth/grant").unwrap(), None);
+        assert_eq!(store.get("settings/v1").unwrap(), Some(b"{}".to_vec()));
+        assert_eq!(
+            store.get("oauth/device-flow").unwrap(),
+            Some(b"flow-1".to_vec())
+        );
+        // A guard on a key that must be absent fails once it exists.
+        let stale = store.commit_if(
+            &[
+                guard("settings/v1", Some(b"{}")),
+                guard("oauth/grant", None),
+                guard("oauth/account", Some(b"a")),
+            ],
+            &writes,
+        );
+        assert!(matches!(stale, Err(StoreError::Conflict)));
+        assert_eq!(store.get("oauth/grant").unwrap(), None);
+        // Every guard holds, comparing the sealed flow's plaintext: all writes land.
+        store
+            .commit_if(
+                &[
+                    guard("settings/v1", Some(b"{}")),
+                    guard("oauth/device-flow", Some(b"flow-1")),
+                    guard("oauth/grant", None),
+                ],
+                &writes,
+            )
+            .unwrap();
+        assert_eq!(store.get("oauth/grant").unwrap(), Some(b"tokens".to_vec()));
+        assert_eq!(store.get("oauth/device-flow").unwrap(), None);
     }
 
     #[test]

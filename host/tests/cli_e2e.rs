@@ -288,3 +288,91 @@ fn refused_preconditions_exit_1_with_code_and_remedy_before_connecting() {
     assert!(fakes.world.messages().is_empty());
     assert_eq!(fakes.world.open_sessions("mfp@contoso.com"), 0);
 }
+
+/// `auth login` against fakes that approve at the first poll (about one interval, 5 s).
+fn sign_in(fakes: &Fakes, state: &Path) {
+    select_exchange_online(fakes, state);
+    let out = fakes.run(state, &["auth", "login"]);
+    assert!(succeeded(&out), "{}\n{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn send_user_and_ldap_search_decide_the_from_policy_through_the_real_binary() {
+    let fakes = Fakes::start(Scenario {
+        approval: Approval::AfterPolls(0),
+        ..Scenario::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    sign_in(&fakes, &state);
+    let send = |extra: &[&str]| {
+        let mut args = vec!["send", "--to", "alice@contoso.com"];
+        args.extend_from_slice(extra);
+        fakes.run(&state, &args)
+    };
+    let set = |key: &str, value: &str| {
+        let out = fakes.run(&state, &["settings", "set", key, value]);
+        assert!(succeeded(&out), "{}", stderr(&out));
+    };
+    let alias = ["--from", "scans@contoso.com"];
+
+    // An LDAP outcome without an authenticated user is bad usage, and a bad name too.
+    let out = send(&["--user", "guest", "--ldap-search", "failed"]);
+    assert_error(&out, "usage", 2);
+    assert!(
+        stderr(&out).contains("--user authenticated"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(send(&["--user", "admin"]).status.code(), Some(2));
+
+    // The default stays "authorization not required": its own field decides the edit.
+    let out = send(&alias);
+    assert_error(&out, "from-edit-not-allowed", 1);
+    assert!(
+        stderr(&out).contains("from.edit-without-auth"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A guest: "guests may edit" decides, not "edit when not required".
+    set("from.edit-without-auth", "yes");
+    let guest = [&["--user", "guest"][..], &alias[..]].concat();
+    let out = send(&guest);
+    assert_error(&out, "from-edit-not-allowed", 1);
+    assert!(stderr(&out).contains("from.guest-edit"), "{}", stderr(&out));
+    set("from.guest-edit", "yes");
+    let out = send(&guest);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    assert_eq!(
+        fakes.world.messages()[0].header("From").as_deref(),
+        Some("scans@contoso.com")
+    );
+
+    // An authenticated user after a successful search (the default outcome): the first
+    // checkbox, unticked by default.
+    let out = send(&[&["--user", "authenticated"][..], &alias[..]].concat());
+    assert_error(&out, "from-edit-not-allowed", 1);
+    assert!(
+        stderr(&out).contains("from.auth-edit-on-ldap-success"),
+        "{}",
+        stderr(&out)
+    );
+
+    // After a failed search, "send despite LDAP failure" = No refuses the send itself,
+    // before any connection.
+    set("from.auth-send-despite-ldap-failure", "no");
+    let connections = fakes.world.requests("smtp");
+    let out = send(&["--user", "authenticated", "--ldap-search", "failed"]);
+    assert_error(&out, "send-refused-ldap-search-failed", 1);
+    assert!(
+        stderr(&out).contains("from.auth-send-despite-ldap-failure"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fakes.world.requests("smtp"), connections, "no connection");
+    // The same user after a successful search sends.
+    let out = send(&["--user", "authenticated", "--ldap-search", "succeeded"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    assert_eq!(fakes.world.messages().len(), 2);
+}

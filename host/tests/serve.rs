@@ -901,3 +901,119 @@ fn a_send_in_progress_does_not_block_the_panel_and_concurrent_applies_end_whole(
         );
     }
 }
+
+/// The Origin check compares the whole origin: a look-alike that merely starts (or ends)
+/// with this server's address is another site. (Issue #8, mutation 4: a prefix match in
+/// `host/src/serve/auth.rs` turns this red.)
+#[test]
+fn look_alike_origins_are_refused_like_any_other_site() {
+    let server = Server::start(&[]);
+    let addr = server.addr.clone();
+    let look_alikes = [
+        format!("http://{addr}.evil.example"),
+        format!("http://{addr}0"),
+        format!("http://{addr}@evil.example"),
+        format!("http://evil.example/{addr}"),
+        format!("http://{addr}/"),
+    ];
+    let login = json!({ "password": PASSWORD }).to_string();
+    for origin in &look_alikes {
+        let reply = server.request("POST", "/api/v1/login", &[("Origin", origin)], Some(&login));
+        assert_eq!(reply.status, 403, "{origin}: {}", reply.body);
+        assert_eq!(reply.error_code(), "origin-refused", "{origin}");
+        assert!(reply.header("set-cookie").is_none(), "{origin}");
+    }
+    let cookie = server.login();
+    let change = json!({ "changes": { "service-provider": "exchange-online" } }).to_string();
+    for origin in &look_alikes {
+        let reply = server.request(
+            "POST",
+            "/api/v1/smtp",
+            &[("Cookie", &cookie), ("Origin", origin)],
+            Some(&change),
+        );
+        assert_eq!(reply.status, 403, "{origin}: {}", reply.body);
+        assert_eq!(reply.error_code(), "origin-refused", "{origin}");
+    }
+    assert_eq!(server.setting(&cookie, "service-provider"), "not-selected");
+    // The server's own origin is this server.
+    let reply = server.request(
+        "POST",
+        "/api/v1/smtp",
+        &[("Cookie", &cookie), ("Origin", &server.origin())],
+        Some(&change),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        server.setting(&cookie, "service-provider"),
+        "exchange-online"
+    );
+}
+
+/// The send route takes who stands at the panel (`user`, `ldap-search`) as `mfp-host send
+/// --user/--ldap-search` does, and the From Address policy (S7) decides with them.
+#[test]
+fn the_send_route_passes_the_walk_up_user_to_the_from_policy() {
+    let server = Server::start(&["--demo"]);
+    let cookie = server.login();
+    demo_sign_in(&server, &cookie);
+    let send = |extra: Value| {
+        let mut body = json!({ "to": ["alice@contoso.com"], "subject": "S7", "body": "" });
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        server.api(&cookie, "POST", "/api/v1/send", Some(body))
+    };
+    let messages = || {
+        server
+            .api(&cookie, "GET", "/demo/api/messages", None)
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Bad names, and an LDAP outcome for someone not authenticated, are bad requests.
+    let reply = send(json!({ "user": "admin" }));
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (400, "invalid-request".into()),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["error"]["field"], "user", "{}", reply.body);
+    let reply = send(json!({ "user": "guest", "ldap-search": "failed" }));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error"]["field"],
+        "ldap-search",
+        "{}",
+        reply.body
+    );
+
+    // "Send despite LDAP failure" = No refuses that user's send; the others still send.
+    let reply = server.api(
+        &cookie,
+        "POST",
+        "/api/v1/smtp",
+        Some(json!({ "changes": { "from.auth-send-despite-ldap-failure": "no" } })),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = send(json!({ "user": "authenticated", "ldap-search": "failed" }));
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(reply.error_code(), "send-refused-ldap-search-failed");
+    assert_eq!(
+        reply.json()["server-reply"],
+        Value::Null,
+        "refused before connecting"
+    );
+    assert_eq!(messages(), 0);
+    // A guest's edit of From is decided by "guests may edit" (No by default).
+    let reply = send(json!({ "user": "guest", "from": "someone.else@contoso.com" }));
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(reply.error_code(), "from-edit-not-allowed");
+    assert!(reply.body.contains("from.guest-edit"), "{}", reply.body);
+    let reply = send(json!({ "user": "authenticated" }));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(messages(), 1);
+}

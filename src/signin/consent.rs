@@ -3,9 +3,81 @@
 //! tenant, to the application reading basic account information and sending mail. The
 //! seed gives the URL to open; personal Microsoft accounts (Outlook.com) need no consent.
 
+use serde::{Deserialize, Serialize};
+
 use super::SigninConfig;
 use super::id_token::Account;
 use crate::diagnose::{Diagnostic, Severity};
+
+/// The store key of the [`ConsentRecord`]: outside the grant keys, so a sign-out or an S4
+/// reset (which delete the grant) keep it. Entra ID keeps a tenant's consent whatever the
+/// device does; the device remembers it as long.
+pub const CONSENT_KEY: &str = "consent/v1";
+
+/// Tenants remembered at most; past it the oldest goes (a device signs in to a handful).
+const MAX_REMEMBERED: usize = 64;
+
+/// One tenant the application was consented to, proven by a work or school sign-in there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consented {
+    /// The application that signed in: consent is per application and tenant.
+    pub client_id: String,
+    /// The tenant id (`tid`) of the account that signed in.
+    pub tenant_id: String,
+    /// The `tenant` setting it signed in with (`common`, a domain, a tenant id), so a
+    /// domain setting is recognised too.
+    pub tenant_setting: String,
+}
+
+/// S10: the tenants this device has signed in to with a work or school account, stored
+/// under [`CONSENT_KEY`]. Consent is needed once per tenant: such a sign-in proves it was
+/// given, so the device does not ask for it again there, also after a sign-out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsentRecord {
+    pub tenants: Vec<Consented>,
+}
+
+impl ConsentRecord {
+    /// Remembers the sign-in of `account` made with `config`; `false` when nothing changed
+    /// (already known, or a personal account, which needs no consent).
+    pub fn remember(&mut self, config: &SigninConfig, account: &Account) -> bool {
+        let Some(tid) = account
+            .tid
+            .as_deref()
+            .filter(|_| consent_applies_to(account))
+        else {
+            return false;
+        };
+        let entry = Consented {
+            client_id: config.client_id.to_ascii_lowercase(),
+            tenant_id: tid.to_ascii_lowercase(),
+            tenant_setting: config.tenant.to_ascii_lowercase(),
+        };
+        if self.tenants.contains(&entry) {
+            return false;
+        }
+        if self.tenants.len() >= MAX_REMEMBERED {
+            self.tenants.remove(0);
+        }
+        self.tenants.push(entry);
+        true
+    }
+
+    /// The remembered sign-in that shows `config`'s tenant already consented to its
+    /// application: the same tenant id, or the same tenant domain; for `common` and
+    /// `organizations`, any work or school tenant this device signed in to (the one an
+    /// administrator signs in with again).
+    pub fn covering(&self, config: &SigninConfig) -> Option<&Consented> {
+        let tenant = config.tenant.to_ascii_lowercase();
+        let same_app = |c: &&Consented| c.client_id.eq_ignore_ascii_case(&config.client_id);
+        let mut mine = self.tenants.iter().rev().filter(same_app);
+        match tenant.as_str() {
+            "common" | "organizations" => mine.next(),
+            _ => mine.find(|c| c.tenant_id == tenant || c.tenant_setting == tenant),
+        }
+    }
+}
 
 /// The tenant segment of the consent URL. Consent is granted by an organization, so
 /// `consumers` (personal accounts only, where consent is never needed) becomes `common`,
@@ -144,6 +216,65 @@ mod tests {
             ..SigninConfig::default()
         };
         assert!(consent_notice(&consumers, None).is_none());
+    }
+
+    #[test]
+    fn consent_is_remembered_per_application_and_tenant() {
+        let tenant_a = "3c7b4f2e-91d5-4a8c-b6e0-7f2d1a9c5e48";
+        let tenant_b = "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+        let config = |tenant: &str| SigninConfig {
+            tenant: tenant.into(),
+            ..SigninConfig::default()
+        };
+        let work = Account {
+            tid: Some(tenant_a.to_uppercase()),
+            ..Account::default()
+        };
+        let mut record = ConsentRecord::default();
+        for tenant in ["common", "organizations", tenant_a, tenant_b, "contoso.com"] {
+            assert_eq!(record.covering(&config(tenant)), None, "{tenant}");
+        }
+        assert!(record.remember(&config("contoso.com"), &work));
+        assert!(
+            !record.remember(&config("contoso.com"), &work),
+            "known already"
+        );
+        assert_eq!(record.tenants.len(), 1);
+        for tenant in ["common", "organizations", tenant_a, "Contoso.com"] {
+            let known = record.covering(&config(tenant)).unwrap();
+            assert_eq!(known.tenant_id, tenant_a, "{tenant}");
+        }
+        assert_eq!(record.covering(&config(tenant_b)), None, "another tenant");
+        assert_eq!(
+            record.covering(&config("fabrikam.com")),
+            None,
+            "another domain"
+        );
+        let other_app = SigninConfig {
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            ..config(tenant_a)
+        };
+        assert_eq!(
+            record.covering(&other_app),
+            None,
+            "consent is per application"
+        );
+        // Personal accounts need no consent and are not remembered.
+        let personal = Account {
+            tid: Some(crate::signin::id_token::PERSONAL_TENANT_ID.into()),
+            ..Account::default()
+        };
+        assert!(!record.remember(&config("common"), &personal));
+        // The record is bounded.
+        for i in 0..100u32 {
+            let account = Account {
+                tid: Some(format!("00000000-0000-0000-0000-{i:012}")),
+                ..Account::default()
+            };
+            record.remember(&config("common"), &account);
+        }
+        assert_eq!(record.tenants.len(), MAX_REMEMBERED);
+        assert_eq!(record.covering(&config(tenant_a)), None, "the oldest went");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::aadsts::{self, ErrorReply};
-use super::error::SigninError;
+use super::error::{SigninError, SigninErrorKind};
 use super::reply::JsonObject;
 use super::token::server_trouble;
 use super::{HttpRequest, SCOPE, Secret, SigninConfig};
@@ -71,6 +71,7 @@ pub fn parse_device_code_reply(
             "in the device-code reply, `user_code` or `verification_uri` contains spaces",
         ));
     }
+    check_verification_uri(&verification_uri)?;
     Ok(DeviceCode {
         device_code: Secret::new(o.string("device_code")?),
         user_code,
@@ -88,6 +89,71 @@ pub fn parse_device_code_reply(
                 .collect()
         }),
     })
+}
+
+/// Whether `uri` is a page an administrator may be sent to enter the code: `https`, or
+/// `http` on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`: the demo's page on the
+/// device itself), with a host and no user name or password in it. Anything else (`http`
+/// to another machine, whose page and code anyone on the path could swap, `javascript:`,
+/// `file:`, `data:`…) is refused, naming only the scheme and host.
+pub fn check_verification_uri(uri: &str) -> Result<(), SigninError> {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let scheme_ok = scheme.eq_ignore_ascii_case("https")
+        || (scheme.eq_ignore_ascii_case("http") && is_loopback(host));
+    let is_scheme = |s: &str| {
+        s.len() <= 16
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    };
+    if scheme_ok && !host.is_empty() && !authority.contains('@') {
+        return Ok(());
+    }
+    let named = match uri.split_once(':').map(|(s, _)| s).filter(|s| is_scheme(s)) {
+        Some(_) if is_scheme(scheme) && !host.is_empty() => {
+            format!("{}://{}", scheme.to_ascii_lowercase(), shown_host(host))
+        }
+        Some(scheme) => format!("a `{scheme}:` address"),
+        None => "an address without a scheme".to_owned(),
+    };
+    let why = if authority.contains('@') && scheme_ok {
+        "it carries a user name, which can disguise the real host"
+    } else if scheme.eq_ignore_ascii_case("http") {
+        "plain http to another host, where anyone on the network path could change the page and the code"
+    } else {
+        "only https pages (or http on this device's own loopback address) are shown"
+    };
+    Err(SigninError::new(
+        SigninErrorKind::UnsafeVerificationUri,
+        None,
+        "sign-in-verification-uri-unsafe",
+        format!(
+            "The identity platform gave {named} as the page to enter the sign-in code, which the device does not show ({why}): the sign-in was not started."
+        ),
+        "Check that the authority is the Microsoft identity platform (https://login.microsoftonline.com) and that no proxy alters its replies, then click [Open Authentication Page] again.",
+    ))
+}
+
+/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1`.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A host name as it may appear in a diagnosis: host-name characters only, short.
+fn shown_host(host: &str) -> String {
+    host.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        .take(100)
+        .collect()
 }
 
 /// A field shown to the administrator: present, printable, not absurdly long.
@@ -242,6 +308,62 @@ mod tests {
         assert_eq!(err.kind, SigninErrorKind::Unavailable);
         let err = parse_device_code_reply(&config, 404, b"Not Found").unwrap_err();
         assert_eq!(err.kind, SigninErrorKind::MalformedReply);
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_verification_uris_are_shown() {
+        for good in [
+            "https://microsoft.com/devicelogin",
+            "HTTPS://login.microsoftonline.com:443/common/oauth2/deviceauth",
+            "http://127.0.0.1:8080/demo/devicelogin",
+            "http://127.8.9.10/d",
+            "http://localhost:8080/demo/devicelogin",
+            "http://[::1]:8080/demo/devicelogin",
+        ] {
+            assert_eq!(check_verification_uri(good), Ok(()), "{good}");
+            let reply = REPLY.replace("https://microsoft.com/devicelogin", good);
+            let code =
+                parse_device_code_reply(&SigninConfig::default(), 200, reply.as_bytes()).unwrap();
+            assert_eq!(code.verification_uri, good);
+        }
+        for (bad, named) in [
+            ("http://microsoft.com/devicelogin", "http://microsoft.com"),
+            (
+                "http://192.168.1.5:8080/demo/devicelogin",
+                "http://192.168.1.5",
+            ),
+            (
+                "http://localhost.evil.example/d",
+                "http://localhost.evil.example",
+            ),
+            (
+                "http://127.0.0.1.evil.example/d",
+                "http://127.0.0.1.evil.example",
+            ),
+            (
+                "javascript:alert(document.cookie)",
+                "a `javascript:` address",
+            ),
+            ("JavaScript://%0aalert(1)", "javascript://"),
+            ("data:text/html,<script>", "a `data:` address"),
+            ("file:///etc/passwd", "a `file:` address"),
+            ("ftp://microsoft.com/devicelogin", "ftp://microsoft.com"),
+            (
+                "https://microsoft.com@evil.example/d",
+                "https://evil.example",
+            ),
+            ("https:///devicelogin", "a `https:` address"),
+            ("//microsoft.com/devicelogin", "an address without a scheme"),
+        ] {
+            let reply = REPLY.replace("https://microsoft.com/devicelogin", bad);
+            let err = parse_device_code_reply(&SigninConfig::default(), 200, reply.as_bytes())
+                .unwrap_err();
+            assert_eq!(err.kind, SigninErrorKind::UnsafeVerificationUri, "{bad}");
+            assert_eq!(err.code, "sign-in-verification-uri-unsafe", "{bad}");
+            assert!(err.message.contains(named), "{bad}: {}", err.message);
+            assert!(!err.message.contains("FAQAB"), "no device code in {bad}");
+            assert!(!err.message.contains("<script>"), "{}", err.message);
+        }
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub enum SigninErrorKind {
     Unavailable,
     /// The reply was not what the protocol defines (not JSON, a missing field, a bad number).
     MalformedReply,
+    /// The verification URI is not one to send an administrator to (not `https`, nor
+    /// `http` on the device's own loopback host), so the code is not shown.
+    UnsafeVerificationUri,
+    /// The id_token does not fit the sign-in (another application or tenant, expired, or
+    /// the device's clock is wrong): nobody is signed in.
+    IdTokenRejected,
 }
 
 /// A failed sign-in or refresh.

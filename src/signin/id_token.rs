@@ -7,12 +7,30 @@
 //! checking the token's signature. The claims only name the account the device signed in
 //! as; nothing here grants access on their strength (Exchange Online checks the access
 //! token itself).
+//!
+//! Its claims are still checked (OpenID Connect Core 3.1.3.7, items 2–3 and 9), because a
+//! token for another application or tenant, or an expired one, means something is wrong
+//! (a misconfigured authority or proxy, a replayed reply, a wrong device clock): with
+//! [`Account::from_checked_id_token`], nobody is signed in then, and the diagnosis says
+//! which check failed:
+//! - `aud` is the client id the device signed in as;
+//! - `tid` is a tenant id that fits the `tenant` setting: any tenant for `common`, any but
+//!   the personal-account tenant for `organizations`, only that one for `consumers`,
+//!   exactly that tenant for a tenant id. For a tenant *domain* (`contoso.com`) the device
+//!   cannot know the id without asking the platform, so any organization's tenant id fits
+//!   (the platform itself routes a domain to its tenant);
+//! - `iss` is the v2.0 issuer of that same tenant, `https://{host}/{tid}/v2.0` (the host
+//!   is not compared: national clouds and test authorities use their own);
+//! - `exp` is in the future and `nbf` (else `iat`) not in the future, each with
+//!   [`CLOCK_LEEWAY`]. When the token endpoint's `Date` shows that the device's own clock
+//!   is off, a failure of these is diagnosed as the wrong clock it is.
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 
-use super::error::SigninError;
+use super::clock::{CLOCK_LEEWAY, ClockSkew, shown as shown_time};
+use super::error::{SigninError, SigninErrorKind};
 use super::reply::JsonObject;
 use crate::diagnose::{Diagnostic, Severity};
 
@@ -43,29 +61,67 @@ pub struct Account {
     pub oid: Option<String>,
     /// The tenant id; [`PERSONAL_TENANT_ID`] for personal Microsoft accounts.
     pub tid: Option<String>,
+    /// Not a claim: the device's clock against the platform's at sign-in, when they were
+    /// more than [`CLOCK_LEEWAY`] apart (the sign-in's warning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<ClockSkew>,
+}
+
+/// What an id_token must fit: the sign-in the device made, and when it received the token.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// The client id the device signed in as.
+    pub client_id: &'a str,
+    /// The `tenant` setting the device signed in to.
+    pub tenant: &'a str,
+    /// The device's clock when the reply arrived (Unix seconds).
+    pub now: u64,
+    /// The platform's clock then, from the reply's `Date` header, if it had one.
+    pub server_now: Option<u64>,
 }
 
 impl Account {
     /// Reads the account from an id_token (a JWS compact serialization) without checking
-    /// its signature (see the module's documentation for why that is sound here).
+    /// its signature (see the module's documentation for why that is sound here) or its
+    /// claims: for a token already accepted at sign-in.
     pub fn from_id_token(id_token: &str) -> Result<Self, SigninError> {
-        let mut parts = id_token.split('.');
-        let (Some(_header), Some(payload), Some(_signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(SigninError::malformed("the id_token is not a signed JWT"));
-        };
-        let json = BASE64URL
-            .decode(payload)
-            .map_err(|_| SigninError::malformed("the id_token's payload is not base64url"))?;
-        let claims = JsonObject::parse("the id_token's claims", &json)?;
+        Self::from_claims(&claims_of(id_token)?)
+    }
+
+    fn from_claims(claims: &JsonObject) -> Result<Self, SigninError> {
         Ok(Self {
             preferred_username: claims.opt_string("preferred_username")?,
             email: claims.opt_string("email")?,
             upn: claims.opt_string("upn")?,
             oid: claims.opt_string("oid")?,
             tid: claims.opt_string("tid")?,
+            clock_skew: None,
         })
+    }
+
+    /// Reads the account of a new sign-in from its id_token, after checking that the token
+    /// fits `expected` (see the module's documentation). A token that does not is a
+    /// [`SigninErrorKind::IdTokenRejected`] error whose diagnosis names the failed check.
+    pub fn from_checked_id_token(id_token: &str, expected: &Expected) -> Result<Self, SigninError> {
+        let claims = claims_of(id_token)?;
+        let mut account = Self::from_claims(&claims)?;
+        let tid = account.tid.clone().unwrap_or_default();
+        check_audience(&claims, expected.client_id)?;
+        check_tenant(&tid, expected.tenant)?;
+        check_issuer(&claims, &tid)?;
+        let skew = ClockSkew::measure(expected.now, expected.server_now);
+        check_times(&claims, expected.now, skew)?;
+        account.clock_skew = skew;
+        Ok(account)
+    }
+
+    /// S9 and the clock: the warnings of this account while `device_email` is the Device
+    /// Email Address.
+    pub fn warnings(&self, device_email: &str) -> Vec<Diagnostic> {
+        self.upn_warning(device_email)
+            .into_iter()
+            .chain(self.clock_skew.map(|skew| skew.warning()))
+            .collect()
     }
 
     /// Whether this is a personal Microsoft account (Outlook.com) rather than a work or
@@ -128,6 +184,229 @@ impl Account {
             ),
         ))
     }
+}
+
+/// The claims (payload) of a JWS compact serialization, signature unchecked.
+fn claims_of(id_token: &str) -> Result<JsonObject, SigninError> {
+    let mut parts = id_token.split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SigninError::malformed("the id_token is not a signed JWT"));
+    };
+    let json = BASE64URL
+        .decode(payload)
+        .map_err(|_| SigninError::malformed("the id_token's payload is not base64url"))?;
+    JsonObject::parse("the id_token's claims", &json)
+}
+
+/// What to do when the id_token does not fit the sign-in's application or tenant.
+const CHECK_CONFIGURATION: &str = "Check the tenant and client-id settings (and the host's --tenant and --client-id), and that the authority is the Microsoft identity platform with no proxy altering its replies; then click [Open Authentication Page] again.";
+
+fn rejected(code: &'static str, message: String, remedy: impl Into<String>) -> SigninError {
+    SigninError::new(
+        SigninErrorKind::IdTokenRejected,
+        None,
+        code,
+        format!("{message}: nobody was signed in."),
+        remedy,
+    )
+}
+
+/// A claim value made safe to quote: printable, short (claims come from outside).
+fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect()
+}
+
+/// `aud` is the client id, as a string or (OIDC allows it) in an array of audiences.
+fn check_audience(claims: &JsonObject, client_id: &str) -> Result<(), SigninError> {
+    use serde_json::Value;
+    let fits = |aud: &str| aud.eq_ignore_ascii_case(client_id);
+    let (ok, named) = match claims.get("aud") {
+        Some(Value::String(aud)) => (fits(aud), quoted(aud)),
+        Some(Value::Array(all)) => {
+            let auds: Vec<&str> = all.iter().filter_map(Value::as_str).collect();
+            (auds.iter().any(|a| fits(a)), quoted(&auds.join(", ")))
+        }
+        _ => (false, "no application".to_owned()),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(rejected(
+        "sign-in-id-token-audience",
+        format!(
+            "The sign-in's id_token was issued to {named}, not to this device's application (client id {client_id})"
+        ),
+        CHECK_CONFIGURATION,
+    ))
+}
+
+/// Whether `tid` (a tenant id) fits the `tenant` setting (see the module's documentation).
+pub fn tenant_fits(tenant: &str, tid: &str) -> bool {
+    let personal = tid.eq_ignore_ascii_case(PERSONAL_TENANT_ID);
+    if !is_guid(tid) {
+        return false;
+    }
+    match tenant.to_ascii_lowercase().as_str() {
+        "common" => true,
+        "organizations" => !personal,
+        "consumers" => personal,
+        guid if is_guid(guid) => guid.eq_ignore_ascii_case(tid),
+        _domain => !personal,
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_tenant(tid: &str, tenant: &str) -> Result<(), SigninError> {
+    if tenant_fits(tenant, tid) {
+        return Ok(());
+    }
+    let which = match tenant.to_ascii_lowercase().as_str() {
+        "organizations" => "work or school accounts only, and this is a personal Microsoft account",
+        "consumers" => {
+            "personal Microsoft accounts (Outlook.com) only, and this is a work or school account"
+        }
+        t if is_guid(t) => "that tenant only",
+        "common" => "any tenant, but this is no tenant id",
+        _ => "a work or school tenant, and this is a personal Microsoft account",
+    };
+    let named = if tid.is_empty() {
+        "no tenant".to_owned()
+    } else {
+        format!("tenant {}", quoted(tid))
+    };
+    Err(rejected(
+        "sign-in-id-token-tenant",
+        format!(
+            "The sign-in's id_token names {named}, which does not fit the tenant setting {tenant} ({which})"
+        ),
+        format!(
+            "Sign in with an account of tenant {tenant}, or set the tenant setting to the account's tenant (or common). {CHECK_CONFIGURATION}"
+        ),
+    ))
+}
+
+/// `iss` is `https://{host}/{tid}/v2.0`: the issuer of the tenant the token names.
+fn check_issuer(claims: &JsonObject, tid: &str) -> Result<(), SigninError> {
+    let iss = claims.opt_string("iss")?.unwrap_or_default();
+    let issuer_tenant = iss
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(host, path)| (!host.is_empty()).then_some(path))
+        .and_then(|path| path.strip_suffix("/v2.0"));
+    if issuer_tenant.is_some_and(|t| t.eq_ignore_ascii_case(tid)) {
+        return Ok(());
+    }
+    let named = if iss.is_empty() {
+        "no issuer".to_owned()
+    } else {
+        format!("the issuer {}", quoted(&iss))
+    };
+    Err(rejected(
+        "sign-in-id-token-issuer",
+        format!(
+            "The sign-in's id_token names {named}, which is not the v2.0 issuer of its own tenant {} (https://login.microsoftonline.com/{}/v2.0)",
+            quoted(tid),
+            quoted(tid)
+        ),
+        CHECK_CONFIGURATION,
+    ))
+}
+
+/// A time claim (NumericDate: seconds, possibly fractional).
+fn time_claim(claims: &JsonObject, name: &str) -> Result<Option<u64>, SigninError> {
+    match claims.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            Some(t) => Ok(Some(t)),
+            None => n
+                .as_f64()
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .map(|t| Some(t as u64))
+                .ok_or_else(|| {
+                    SigninError::malformed(format_args!(
+                        "in the id_token's claims, `{name}` is not a time"
+                    ))
+                }),
+        },
+        Some(_) => Err(SigninError::malformed(format_args!(
+            "in the id_token's claims, `{name}` is not a time"
+        ))),
+    }
+}
+
+/// `exp` after `now`, `nbf` (else `iat`) not after it, each with [`CLOCK_LEEWAY`]. When the
+/// device's clock is off (`skew`) and the token's times fit the platform's clock, the
+/// diagnosis is the clock.
+fn check_times(claims: &JsonObject, now: u64, skew: Option<ClockSkew>) -> Result<(), SigninError> {
+    let Some(exp) = time_claim(claims, "exp")? else {
+        return Err(rejected(
+            "sign-in-id-token-expired",
+            "The sign-in's id_token has no expiry time (`exp`)".to_owned(),
+            CHECK_CONFIGURATION,
+        ));
+    };
+    let valid_from = match time_claim(claims, "nbf")? {
+        Some(nbf) => Some(nbf),
+        None => time_claim(claims, "iat")?,
+    };
+    let expired_at = |t: u64| exp.saturating_add(CLOCK_LEEWAY) <= t;
+    let early_at = |t: u64| valid_from.is_some_and(|from| from > t.saturating_add(CLOCK_LEEWAY));
+    let looks = if expired_at(now) {
+        "expired"
+    } else if early_at(now) {
+        "not yet valid"
+    } else {
+        return Ok(());
+    };
+    if let Some(skew) = skew
+        && !expired_at(skew.server_now)
+        && !early_at(skew.server_now)
+    {
+        let d = skew.id_token_diagnostic(looks);
+        return Err(SigninError::new(
+            SigninErrorKind::IdTokenRejected,
+            None,
+            d.code,
+            d.message,
+            d.remedy,
+        ));
+    }
+    let clock_remedy = "Check the device's date and time (or have it use an NTP server), and that no proxy replays old replies; then click [Open Authentication Page] again.";
+    Err(if looks == "expired" {
+        rejected(
+            "sign-in-id-token-expired",
+            format!(
+                "The sign-in's id_token expired at {}, before the device received it at {} (by the device's clock, with 5 minutes' leeway)",
+                shown_time(exp),
+                shown_time(now)
+            ),
+            clock_remedy,
+        )
+    } else {
+        rejected(
+            "sign-in-id-token-not-yet-valid",
+            format!(
+                "The sign-in's id_token is valid only from {}, after the device received it at {} (by the device's clock, with 5 minutes' leeway)",
+                shown_time(valid_from.unwrap_or_default()),
+                shown_time(now)
+            ),
+            clock_remedy,
+        )
+    })
 }
 
 /// Enough of an address to tell it from a phone number or a bare name.
@@ -248,6 +527,235 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    const CLIENT: &str = "c88859d7-e6a2-48cb-acee-669df3387654";
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const NOW: u64 = 1_900_000_000;
+
+    /// The claims of a token Microsoft issued at `iat` to the default client in `TENANT`.
+    fn claims_at(iat: u64) -> serde_json::Value {
+        json!({
+            "aud": CLIENT,
+            "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+            "iat": iat, "nbf": iat, "exp": iat + 3600,
+            "preferred_username": "scanner@contoso.com",
+            "email": "scanner@contoso.com",
+            "tid": TENANT,
+        })
+    }
+
+    fn check(
+        claims: &serde_json::Value,
+        tenant: &str,
+        server_now: Option<u64>,
+    ) -> Result<Account, SigninError> {
+        let expected = Expected {
+            client_id: CLIENT,
+            tenant,
+            now: NOW,
+            server_now,
+        };
+        Account::from_checked_id_token(&jwt(claims), &expected)
+    }
+
+    fn refused(claims: &serde_json::Value, tenant: &str, server_now: Option<u64>) -> SigninError {
+        let err = check(claims, tenant, server_now).unwrap_err();
+        assert_eq!(err.kind, SigninErrorKind::IdTokenRejected, "{err:?}");
+        assert!(
+            err.message.ends_with("nobody was signed in."),
+            "{}",
+            err.message
+        );
+        err
+    }
+
+    #[test]
+    fn a_fitting_id_token_gives_the_account_and_its_primary_address() {
+        let mut claims = claims_at(NOW);
+        claims["email"] = "john.smith@contoso.com".into();
+        claims["preferred_username"] = "j.smith@contoso.onmicrosoft.com".into();
+        for tenant in [
+            "common",
+            "organizations",
+            TENANT,
+            "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+            "contoso.com",
+        ] {
+            let a = check(&claims, tenant, Some(NOW)).unwrap();
+            assert_eq!(
+                a.device_email_address(),
+                Some("john.smith@contoso.com"),
+                "{tenant}"
+            );
+            assert_eq!(a.clock_skew, None);
+        }
+        // An array audience holding the client id, and an upper-case client id, fit too.
+        claims["aud"] = json!(["other", CLIENT.to_uppercase()]);
+        check(&claims, "common", None).unwrap();
+    }
+
+    #[test]
+    fn another_application_is_refused_naming_it() {
+        let mut claims = claims_at(NOW);
+        claims["aud"] = "11111111-2222-3333-4444-555555555555".into();
+        let err = refused(&claims, "common", Some(NOW));
+        assert_eq!(err.code, "sign-in-id-token-audience");
+        assert!(
+            err.message.contains("11111111-2222-3333-4444-555555555555"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains(CLIENT), "{}", err.message);
+        claims.as_object_mut().unwrap().remove("aud");
+        assert_eq!(
+            refused(&claims, "common", None).code,
+            "sign-in-id-token-audience"
+        );
+    }
+
+    #[test]
+    fn the_tenant_must_fit_the_tenant_setting() {
+        let work = claims_at(NOW);
+        let mut personal = claims_at(NOW);
+        personal["tid"] = PERSONAL_TENANT_ID.into();
+        personal["iss"] =
+            format!("https://login.microsoftonline.com/{PERSONAL_TENANT_ID}/v2.0").into();
+        let other = "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+        for (claims, tenant, fits) in [
+            (&work, "common", true),
+            (&personal, "common", true),
+            (&work, "organizations", true),
+            (&personal, "organizations", false),
+            (&work, "consumers", false),
+            (&personal, "consumers", true),
+            (&work, other, false),
+            (&personal, TENANT, false),
+            (&work, "contoso.onmicrosoft.com", true),
+            (&personal, "contoso.onmicrosoft.com", false),
+        ] {
+            match check(claims, tenant, None) {
+                Ok(_) => assert!(fits, "{tenant}: {claims}"),
+                Err(err) => {
+                    assert!(!fits, "{tenant}: {err:?}");
+                    assert_eq!(err.code, "sign-in-id-token-tenant");
+                    assert!(
+                        err.message.contains(&format!("tenant setting {tenant}")),
+                        "{}",
+                        err.message
+                    );
+                }
+            }
+        }
+        let mut no_tid = claims_at(NOW);
+        no_tid.as_object_mut().unwrap().remove("tid");
+        assert!(
+            refused(&no_tid, "common", None)
+                .message
+                .contains("names no tenant")
+        );
+    }
+
+    #[test]
+    fn the_issuer_must_be_its_own_tenants_v2_issuer() {
+        let other = "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+        for iss in [
+            format!("https://login.microsoftonline.com/{other}/v2.0"),
+            format!("https://sts.windows.net/{other}/"),
+            format!("http://login.microsoftonline.com/{TENANT}/v2.0"),
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0/extra"),
+            "https://login.microsoftonline.com/common/v2.0".to_owned(),
+        ] {
+            let mut claims = claims_at(NOW);
+            claims["iss"] = iss.clone().into();
+            let err = refused(&claims, "common", None);
+            assert_eq!(err.code, "sign-in-id-token-issuer", "{iss}");
+            assert!(err.message.contains(&iss), "{}", err.message);
+        }
+        let mut claims = claims_at(NOW);
+        claims["iss"] = format!("https://login.partner.microsoftonline.cn/{TENANT}/v2.0").into();
+        check(&claims, TENANT, None).expect("a national cloud's host");
+    }
+
+    #[test]
+    fn expiry_gets_five_minutes_leeway_and_no_more() {
+        // Issued an hour and 4 minutes ago: expired 4 minutes ago, within the leeway.
+        check(&claims_at(NOW - 3600 - 240), "common", None).unwrap();
+        let err = refused(&claims_at(NOW - 3600 - 301), "common", None);
+        assert_eq!(err.code, "sign-in-id-token-expired");
+        assert!(err.message.contains("expired at"), "{}", err.message);
+        assert!(err.remedy.contains("date and time"), "{}", err.remedy);
+        // Valid from 4 minutes on: fine; from 6 minutes on: not yet valid.
+        check(&claims_at(NOW + 240), "common", None).unwrap();
+        let err = refused(&claims_at(NOW + 360), "common", None);
+        assert_eq!(err.code, "sign-in-id-token-not-yet-valid");
+        // Without nbf, iat says when it became valid.
+        let mut claims = claims_at(NOW + 360);
+        claims.as_object_mut().unwrap().remove("nbf");
+        assert_eq!(
+            refused(&claims, "common", None).code,
+            "sign-in-id-token-not-yet-valid"
+        );
+        // No exp at all.
+        let mut claims = claims_at(NOW);
+        claims.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            refused(&claims, "common", None).code,
+            "sign-in-id-token-expired"
+        );
+        // A time that is not a number is malformed.
+        let mut claims = claims_at(NOW);
+        claims["exp"] = "tomorrow".into();
+        let err = check(&claims, "common", None).unwrap_err();
+        assert_eq!(err.kind, SigninErrorKind::MalformedReply);
+    }
+
+    #[test]
+    fn a_wrong_device_clock_is_diagnosed_as_such() {
+        // The device's clock is 2 hours ahead: the fresh token looks expired by it.
+        let server = NOW - 7200;
+        let err = refused(&claims_at(server), "common", Some(server));
+        assert_eq!(err.code, "device-clock-wrong");
+        assert!(
+            err.message.contains("date and time are wrong"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("looks expired"), "{}", err.message);
+        assert!(
+            err.message.contains("about 2 hours ahead of"),
+            "{}",
+            err.message
+        );
+        assert!(err.remedy.contains("NTP"));
+        // 30 minutes behind: the token looks not yet valid.
+        let server = NOW + 1800;
+        let err = refused(&claims_at(server), "common", Some(server));
+        assert_eq!(err.code, "device-clock-wrong");
+        assert!(
+            err.message.contains("looks not yet valid"),
+            "{}",
+            err.message
+        );
+        // A token expired by the platform's clock too is an expired token, not a clock issue.
+        let err = refused(
+            &claims_at(NOW - 7200 - 3600 - 600),
+            "common",
+            Some(NOW - 7200),
+        );
+        assert_eq!(err.code, "sign-in-id-token-expired");
+        // A clock 20 minutes off with a token that still fits: signed in, with the warning.
+        let server = NOW - 1200;
+        let a = check(&claims_at(server), "common", Some(server)).unwrap();
+        let skew = a.clock_skew.unwrap();
+        assert_eq!(skew.seconds_ahead(), 1200);
+        let warnings = a.warnings("scanner@contoso.com");
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].code, "device-clock-wrong");
+        assert_eq!(warnings[0].severity, Severity::Warning);
+        // Within 5 minutes: no warning.
+        let a = check(&claims_at(NOW), "common", Some(NOW - 299)).unwrap();
+        assert!(a.warnings("scanner@contoso.com").is_empty());
     }
 
     #[test]

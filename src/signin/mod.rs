@@ -31,6 +31,7 @@
 //! the new access token is used (DESIGN.md, "Protocol facts").
 
 pub mod aadsts;
+pub mod clock;
 pub mod consent;
 pub mod device_code;
 pub mod error;
@@ -199,6 +200,9 @@ pub(crate) mod test_support {
         jwt(&serde_json::json!({
             "aud": "c88859d7-e6a2-48cb-acee-669df3387654",
             "iss": "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            "iat": 1_600_000_000u64,
+            "nbf": 1_600_000_000u64,
+            "exp": 4_000_000_000u64,
             "preferred_username": "scanner@contoso.com",
             "email": "scanner@contoso.com",
             "name": "Scanner",

@@ -14,15 +14,77 @@ use serde::{Deserialize, Serialize};
 use super::aadsts::ErrorMeaning;
 use super::device_code::DeviceCode;
 use super::error::{SigninError, SigninErrorKind};
-use super::id_token::Account;
+use super::id_token::{Account, Expected};
 use super::token::{TokenReply, TokenSet, device_token_request, read_token_reply};
 use super::{HttpRequest, SigninConfig};
+use crate::diagnose::{Diagnostic, Severity};
 
 /// What `slow_down` adds to the interval, for good (RFC 8628 3.5).
 pub const SLOW_DOWN_STEP: u64 = 5;
 
 /// The longest interval backoff grows to on its own (a server's interval may be longer).
 pub const MAX_BACKOFF_INTERVAL: u64 = 60;
+
+/// Failed polls in a row (no reply, or the platform unavailable) after which the sign-in
+/// status shows why: one failure is usual on a network, three mean something to fix
+/// (TLS interception, a proxy, a host that denies the destination).
+pub const FAILED_POLLS_SHOWN: u32 = 3;
+
+/// Why the last poll got no usable answer, kept in the flow so that the status and the
+/// pending answer can show it (a lasting network error must not hide behind "pending").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollProblem {
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+}
+
+impl PollProblem {
+    fn from_diagnostic(d: &Diagnostic) -> Self {
+        Self {
+            code: d.code.to_owned(),
+            message: d.message.clone(),
+            remedy: d.remedy.clone(),
+        }
+    }
+
+    /// The diagnosis to show after `failed` polls in a row, under the stable code of the
+    /// failure (e.g. `network-tls`).
+    fn diagnostic(&self, failed: u32) -> Diagnostic {
+        Diagnostic::new(
+            known_code(&self.code),
+            Severity::Error,
+            format!(
+                "The sign-in is still waiting, but the last {failed} polls of the identity platform failed. {}",
+                self.message
+            ),
+            self.remedy.clone(),
+        )
+    }
+}
+
+/// The codes a failed poll may carry, as `'static` strings for [`Diagnostic`]: the
+/// network failures' and the unavailable platform's; any other reads as `network-failed`.
+fn known_code(code: &str) -> &'static str {
+    use crate::capabilities::NetFailure as F;
+    let s = String::new;
+    [
+        F::Denied(s()),
+        F::Dns(s()),
+        F::Refused(s()),
+        F::Timeout,
+        F::Tls(s()),
+        F::Closed,
+        F::TooLarge(0),
+        F::Proxy(s()),
+        F::Other(s()),
+    ]
+    .iter()
+    .map(|f| f.diagnostic("").code)
+    .chain([SigninError::unavailable(0).code])
+    .find(|known| *known == code)
+    .unwrap_or("network-failed")
+}
 
 /// A device-code sign-in in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +100,12 @@ pub struct DeviceFlow {
     next_poll_at: u64,
     /// Whether the flow has ended (approved, failed or expired): nothing more is sent.
     ended: bool,
+    /// Polls in a row that got no usable answer; any answer of the platform resets it.
+    #[serde(default)]
+    failed_polls: u32,
+    /// Why the last of them failed.
+    #[serde(default)]
+    last_problem: Option<PollProblem>,
 }
 
 /// What to do now, as [`DeviceFlow::poll`] says.
@@ -88,7 +156,23 @@ impl DeviceFlow {
             next_poll_at: now.saturating_add(code.interval.max(1)),
             code,
             ended: false,
+            failed_polls: 0,
+            last_problem: None,
         }
+    }
+
+    /// Why polling fails, once [`FAILED_POLLS_SHOWN`] polls in a row got no usable
+    /// answer; `None` after any answer.
+    pub fn problem(&self) -> Option<Diagnostic> {
+        (self.failed_polls >= FAILED_POLLS_SHOWN)
+            .then_some(self.last_problem.as_ref())
+            .flatten()
+            .map(|p| p.diagnostic(self.failed_polls))
+    }
+
+    /// Where and as which application the code was issued (and is redeemed).
+    pub fn config(&self) -> &SigninConfig {
+        &self.config
     }
 
     /// The code to type, as the server gave it.
@@ -148,11 +232,40 @@ impl DeviceFlow {
 
     /// Reads the token endpoint's reply (`status`, `body`) received at `now`.
     pub fn on_token_reply(&mut self, now: u64, status: u16, body: &[u8]) -> PollOutcome {
+        self.on_dated_token_reply(now, None, status, body)
+    }
+
+    /// [`Self::on_token_reply`] for a reply whose `Date` header said `server_now`: the
+    /// platform's clock tells a wrong device clock from an expired id_token.
+    pub fn on_dated_token_reply(
+        &mut self,
+        now: u64,
+        server_now: Option<u64>,
+        status: u16,
+        body: &[u8],
+    ) -> PollOutcome {
         if self.ended {
             return PollOutcome::Failed(not_in_progress());
         }
-        match read_token_reply(&self.config, now, status, body) {
-            Ok(TokenReply::Tokens(tokens)) => match tokens.into_new_grant() {
+        let expected = Expected {
+            client_id: &self.config.client_id,
+            tenant: &self.config.tenant,
+            now,
+            server_now,
+        };
+        let reply = read_token_reply(&self.config, now, status, body);
+        match &reply {
+            Ok(TokenReply::Unavailable(_) | TokenReply::Error(ErrorMeaning::Transient)) => {
+                // Fields, not a method: `expected` borrows the config meanwhile.
+                self.failed_polls = self.failed_polls.saturating_add(1);
+                self.last_problem = Some(PollProblem::from_diagnostic(
+                    &SigninError::unavailable(status).diagnostic(),
+                ));
+            }
+            _ => self.failed_polls = 0,
+        }
+        match reply {
+            Ok(TokenReply::Tokens(tokens)) => match tokens.into_new_grant(&expected) {
                 Ok((tokens, account)) => {
                     self.ended = true;
                     PollOutcome::Approved(Box::new(Approved { tokens, account }))
@@ -176,13 +289,21 @@ impl DeviceFlow {
         }
     }
 
-    /// No reply came for the request sent (timeout, connection lost): RFC 8628 3.5 asks
-    /// the client to poll less often, so the interval doubles.
-    pub fn on_transport_error(&mut self, now: u64) -> PollOutcome {
+    /// No reply came for the request sent (timeout, connection lost, TLS or proxy
+    /// failure, a destination the host denies; `why` diagnoses it): RFC 8628 3.5 asks the
+    /// client to poll less often, so the interval doubles. After [`FAILED_POLLS_SHOWN`]
+    /// such polls in a row, [`DeviceFlow::problem`] tells why.
+    pub fn on_transport_error(&mut self, now: u64, why: &Diagnostic) -> PollOutcome {
         if self.ended {
             return PollOutcome::Failed(not_in_progress());
         }
+        self.count_failure(why);
         self.back_off(now)
+    }
+
+    fn count_failure(&mut self, why: &Diagnostic) {
+        self.failed_polls = self.failed_polls.saturating_add(1);
+        self.last_problem = Some(PollProblem::from_diagnostic(why));
     }
 
     fn back_off(&mut self, now: u64) -> PollOutcome {
@@ -260,6 +381,51 @@ mod tests {
             70016,
             "OAuth 2.0 device flow error. Slow down.",
         )
+    }
+
+    fn timeout() -> Diagnostic {
+        crate::capabilities::NetFailure::Timeout.diagnostic("the identity platform")
+    }
+
+    #[test]
+    fn three_failed_polls_in_a_row_show_why_until_an_answer_comes() {
+        let tls = crate::capabilities::NetFailure::Tls("unknown issuer".into())
+            .diagnostic("the identity platform");
+        let mut f = flow();
+        let mut now = T0 + 5;
+        for failed in 1..=3 {
+            sends(f.poll(now));
+            let PollOutcome::Backoff { next_poll_at, .. } = f.on_transport_error(now, &tls) else {
+                panic!("not a backoff")
+            };
+            assert_eq!(
+                f.problem().is_some(),
+                failed >= FAILED_POLLS_SHOWN,
+                "{failed}"
+            );
+            now = next_poll_at;
+        }
+        let shown = f.problem().unwrap();
+        assert_eq!(shown.code, "network-tls");
+        assert!(shown.message.contains("last 3 polls") && shown.message.contains("unknown issuer"));
+        // It survives the store, and an old record without the counter reads as none.
+        let back: DeviceFlow = serde_json::from_slice(&serde_json::to_vec(&f).unwrap()).unwrap();
+        assert_eq!(back.problem(), Some(shown));
+        let mut old = serde_json::to_value(&f).unwrap();
+        old.as_object_mut().unwrap().remove("failed_polls");
+        old.as_object_mut().unwrap().remove("last_problem");
+        assert_eq!(
+            serde_json::from_value::<DeviceFlow>(old).unwrap().problem(),
+            None
+        );
+        // An unavailable platform counts too; any OAuth answer clears it.
+        sends(f.poll(now));
+        f.on_token_reply(now, 503, b"<html>Service Unavailable</html>");
+        assert_eq!(f.problem().unwrap().code, "sign-in-service-unavailable");
+        now = f.next_poll_at();
+        sends(f.poll(now));
+        f.on_token_reply(now, 400, &pending_reply());
+        assert_eq!(f.problem(), None);
     }
 
     #[test]
@@ -450,7 +616,7 @@ mod tests {
         );
         sends(f.poll(T0 + 15));
         assert_eq!(
-            f.on_transport_error(T0 + 45),
+            f.on_transport_error(T0 + 45, &timeout()),
             PollOutcome::Backoff {
                 next_poll_at: T0 + 65,
                 interval: 20
@@ -475,7 +641,7 @@ mod tests {
             }
         );
         for _ in 0..5 {
-            f.on_transport_error(T0 + 165);
+            f.on_transport_error(T0 + 165, &timeout());
         }
         assert_eq!(f.interval(), MAX_BACKOFF_INTERVAL);
     }

@@ -16,6 +16,11 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 /// a send never starts with a token about to lapse.
 pub const REFRESH_MARGIN: u64 = 600;
 
+/// Refresh the grant when it was obtained this long ago, even if no send needs a token:
+/// a refresh token left unused for 90 days expires (AADSTS700082), and a printer may send
+/// rarely. Weekly leaves ample room for a host that is down for weeks.
+pub const KEEP_ALIVE_AFTER: u64 = 7 * 86_400;
+
 /// The longest token lifetime believed: a longer `expires_in` is cut to this, which only
 /// makes the device refresh sooner (Microsoft sends 60–90 minutes).
 pub const MAX_TOKEN_LIFETIME: u64 = 24 * 3600;
@@ -63,6 +68,11 @@ pub struct TokenSet {
     pub expires_at: u64,
     /// When the access token expires if the platform is in an outage (`ext_expires_in`).
     pub ext_expires_at: Option<u64>,
+    /// When this refresh token was obtained (sign-in or the last refresh), in Unix
+    /// seconds. `None` in records written before it was kept: unknown, so a keep-alive
+    /// refreshes at once.
+    #[serde(default)]
+    pub obtained_at: Option<u64>,
 }
 
 impl TokenSet {
@@ -70,6 +80,24 @@ impl TokenSet {
     /// (or already has).
     pub fn refresh_due(&self, now: u64) -> bool {
         now.saturating_add(REFRESH_MARGIN) >= self.expires_at
+    }
+
+    /// Whether a keep-alive refresh is due at `now`: the refresh token is
+    /// [`KEEP_ALIVE_AFTER`] old, or its age is unknown or in the future (a clock that
+    /// jumped), either way worth a refresh.
+    pub fn keep_alive_due(&self, now: u64) -> bool {
+        match self.obtained_at {
+            Some(at) if at <= now => now - at >= KEEP_ALIVE_AFTER,
+            _ => true,
+        }
+    }
+
+    /// When the next keep-alive refresh is due (Unix seconds); `now` if it already is.
+    pub fn keep_alive_at(&self, now: u64) -> u64 {
+        match self.obtained_at {
+            Some(at) if !self.keep_alive_due(now) => at.saturating_add(KEEP_ALIVE_AFTER),
+            _ => now,
+        }
     }
 
     /// Whether the access token has expired at `now`.
@@ -114,12 +142,17 @@ pub(crate) struct ParsedTokens {
     id_token: Option<Secret>,
     expires_at: u64,
     ext_expires_at: Option<u64>,
+    /// When the reply was read.
+    received_at: u64,
 }
 
 impl ParsedTokens {
     /// The token set of a first sign-in, which must carry a refresh token (the device asked
-    /// for `offline_access`) and an id_token (it asked for `openid`).
-    pub fn into_new_grant(self) -> Result<(TokenSet, Account), SigninError> {
+    /// for `offline_access`) and an id_token (it asked for `openid`) that fits `expected`.
+    pub fn into_new_grant(
+        self,
+        expected: &super::id_token::Expected,
+    ) -> Result<(TokenSet, Account), SigninError> {
         let refresh_token = self.refresh_token.ok_or_else(|| {
             SigninError::malformed(
                 "the token reply has no `refresh_token` (offline_access was asked for)",
@@ -128,7 +161,7 @@ impl ParsedTokens {
         let id_token = self.id_token.ok_or_else(|| {
             SigninError::malformed("the token reply has no `id_token` (openid was asked for)")
         })?;
-        let account = Account::from_id_token(id_token.expose())?;
+        let account = Account::from_checked_id_token(id_token.expose(), expected)?;
         Ok((
             TokenSet {
                 token_type: self.token_type,
@@ -138,6 +171,7 @@ impl ParsedTokens {
                 id_token: Some(id_token),
                 expires_at: self.expires_at,
                 ext_expires_at: self.ext_expires_at,
+                obtained_at: Some(self.received_at),
             },
             account,
         ))
@@ -189,6 +223,7 @@ fn parse_tokens(now: u64, body: &[u8]) -> Result<ParsedTokens, SigninError> {
         id_token: o.opt_string("id_token")?.map(Secret::new),
         expires_at: lifetime(o.seconds("expires_in")?),
         ext_expires_at: o.opt_seconds("ext_expires_in")?.map(lifetime),
+        received_at: now,
     })
 }
 
@@ -216,6 +251,7 @@ pub fn parse_refresh_reply(
             id_token: t.id_token.or_else(|| previous.id_token.clone()),
             expires_at: t.expires_at,
             ext_expires_at: t.ext_expires_at,
+            obtained_at: Some(t.received_at),
         }),
         TokenReply::Error(ErrorMeaning::Failed(err)) => Err(err),
         // Pending and slow_down belong to the device flow; from a refresh they make no sense.
@@ -233,6 +269,14 @@ mod tests {
     use crate::signin::SigninErrorKind;
     use crate::signin::test_support::{error_reply, form, token_reply};
 
+    /// What the fixtures' id_token fits: the default client on `common`, received at `NOW`.
+    const FITS: crate::signin::id_token::Expected<'static> = crate::signin::id_token::Expected {
+        client_id: crate::settings::DEFAULT_CLIENT_ID,
+        tenant: "common",
+        now: NOW,
+        server_now: None,
+    };
+
     const NOW: u64 = 1_700_000_000;
 
     fn grant() -> TokenSet {
@@ -245,7 +289,7 @@ mod tests {
         .unwrap() else {
             panic!("not tokens")
         };
-        t.into_new_grant().unwrap().0
+        t.into_new_grant(&FITS).unwrap().0
     }
 
     #[test]
@@ -283,7 +327,7 @@ mod tests {
         .unwrap() else {
             panic!("not tokens")
         };
-        let (tokens, account) = t.into_new_grant().unwrap();
+        let (tokens, account) = t.into_new_grant(&FITS).unwrap();
         assert_eq!(tokens.access_token.expose(), "at-1");
         assert_eq!(tokens.refresh_token.expose(), "rt-1");
         assert_eq!(tokens.expires_at, NOW + 3600);
@@ -301,6 +345,40 @@ mod tests {
         assert!(tokens.refresh_due(NOW + 7200));
         assert!(tokens.refresh_due(u64::MAX));
         assert!(!tokens.is_expired(NOW + 3599) && tokens.is_expired(NOW + 3600));
+    }
+
+    #[test]
+    fn keep_alive_is_due_a_week_after_the_grant_was_obtained() {
+        let tokens = grant();
+        assert_eq!(tokens.obtained_at, Some(NOW));
+        assert!(!tokens.keep_alive_due(NOW + KEEP_ALIVE_AFTER - 1));
+        assert_eq!(tokens.keep_alive_at(NOW + 5), NOW + KEEP_ALIVE_AFTER);
+        assert!(tokens.keep_alive_due(NOW + KEEP_ALIVE_AFTER));
+        assert_eq!(
+            tokens.keep_alive_at(NOW + KEEP_ALIVE_AFTER + 9),
+            NOW + KEEP_ALIVE_AFTER + 9
+        );
+        // A clock that jumped back: the age is unknown, refresh.
+        assert!(tokens.keep_alive_due(NOW - 1));
+        let refreshed = parse_refresh_reply(
+            &SigninConfig::default(),
+            &tokens,
+            NOW + KEEP_ALIVE_AFTER,
+            200,
+            &token_reply("at-2", "rt-2", 3600),
+        )
+        .unwrap();
+        assert_eq!(refreshed.obtained_at, Some(NOW + KEEP_ALIVE_AFTER));
+    }
+
+    #[test]
+    fn a_grant_stored_before_obtained_at_was_kept_still_reads_and_is_due() {
+        let mut old: serde_json::Value = serde_json::to_value(grant()).unwrap();
+        old.as_object_mut().unwrap().remove("obtained_at");
+        let tokens: TokenSet = serde_json::from_value(old).unwrap();
+        assert_eq!(tokens.obtained_at, None);
+        assert!(tokens.keep_alive_due(NOW));
+        assert_eq!(tokens.keep_alive_at(NOW), NOW);
     }
 
     #[test]
@@ -400,7 +478,7 @@ mod tests {
             panic!("not tokens")
         };
         assert!(
-            t.into_new_grant()
+            t.into_new_grant(&FITS)
                 .unwrap_err()
                 .message
                 .contains("refresh_token")

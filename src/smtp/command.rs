@@ -65,6 +65,51 @@ pub fn check_ehlo_name(name: &str) -> Result<(), SmtpError> {
     Ok(())
 }
 
+/// The name the device gives itself when the host supplies none it could use: an
+/// address literal (RFC 5321 §4.1.3), which every server accepts.
+pub const FALLBACK_EHLO_NAME: &str = "[127.0.0.1]";
+
+/// The EHLO name from the one the host supplies (the device's host name or an address
+/// literal, RFC 5321 §4.1.4): used as is when it is a syntactically valid domain or
+/// address literal, otherwise [`FALLBACK_EHLO_NAME`]. So nothing from the host can put a
+/// CR, LF or space into the command.
+pub fn ehlo_name_or_fallback(supplied: &str) -> String {
+    let name = supplied.trim_end_matches('.');
+    if check_ehlo_name(name).is_ok() && (is_domain(name) || is_address_literal(name)) {
+        name.to_owned()
+    } else {
+        FALLBACK_EHLO_NAME.to_owned()
+    }
+}
+
+/// RFC 5321 `Domain`: dot-separated labels of letters, digits and inner hyphens, each at
+/// most 63 octets, the whole at most 253.
+fn is_domain(name: &str) -> bool {
+    name.len() <= MAX_EHLO_NAME_LEN
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// RFC 5321 `address-literal`: `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+fn is_address_literal(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) else {
+        return false;
+    };
+    match inner.get(..5) {
+        Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => {
+            inner[5..].parse::<std::net::Ipv6Addr>().is_ok()
+        }
+        _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
+    }
+}
+
 pub(super) fn ehlo(name: &str) -> Vec<u8> {
     format!("EHLO {name}\r\n").into_bytes()
 }
@@ -182,6 +227,37 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_hosts_name_is_used_only_when_it_is_a_domain_or_an_address_literal() {
+        for good in [
+            "mfp-0042.contoso.local",
+            "printer",
+            "MFP-7.Example.COM",
+            "[192.0.2.7]",
+            "[IPv6:2001:db8::7]",
+        ] {
+            assert_eq!(ehlo_name_or_fallback(good), good);
+        }
+        assert_eq!(ehlo_name_or_fallback("mfp.contoso.com."), "mfp.contoso.com");
+        for bad in [
+            "",
+            "mfp\r\nMAIL FROM:<x@y>",
+            "my printer",
+            "under_score.local",
+            "-lead.example",
+            "trail-.example",
+            "a..b",
+            "drucker-ü.example",
+            "[300.1.1.1]",
+            "[2001:db8::7]",
+            "[IPv6:nonsense]",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(ehlo_name_or_fallback(bad), FALLBACK_EHLO_NAME, "{bad:?}");
+        }
+        assert!(check_ehlo_name(FALLBACK_EHLO_NAME).is_ok());
     }
 
     #[test]

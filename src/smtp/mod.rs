@@ -65,12 +65,17 @@ mod command;
 mod data;
 mod reply;
 mod session;
+pub mod timeouts;
 
 pub use capabilities::Capabilities;
-pub use command::{MAX_ADDRESS_LEN, MAX_EHLO_NAME_LEN, check_address, check_ehlo_name};
+pub use command::{
+    FALLBACK_EHLO_NAME, MAX_ADDRESS_LEN, MAX_EHLO_NAME_LEN, check_address, check_ehlo_name,
+    ehlo_name_or_fallback,
+};
 pub use data::DotStuffer;
 pub use reply::{EnhancedStatus, MAX_LINE_LEN, MAX_REPLY_LINES, Reply, ReplyError, ReplyParser};
 pub use session::{Envelope, Event, RecipientPolicy, Refusal, Report, Session, SessionConfig};
+pub use timeouts::Timeouts;
 
 use crate::xoauth2::{ErrorChallenge, Xoauth2Error};
 
@@ -179,6 +184,16 @@ pub enum SmtpError {
     OutOfOrder { call: &'static str, stage: Stage },
 }
 
+/// `500`–`504`, or an enhanced code `5.5.x`: the server could not parse a command (RFC
+/// 5321 §4.2.4, RFC 3463 "protocol status"), e.g. Dovecot's `500 5.5.2 Line too long`.
+/// Whatever the stage, this is about the device's command, never the account.
+fn is_syntax_refusal(reply: &Reply) -> bool {
+    (500..=504).contains(&reply.code)
+        || reply
+            .enhanced
+            .is_some_and(|e| e.class == 5 && e.subject == 5)
+}
+
 fn display_list(items: &[String]) -> String {
     if items.is_empty() {
         "nothing".to_owned()
@@ -212,12 +227,15 @@ impl SmtpError {
             SmtpError::Xoauth2NotOffered { .. } => "smtp-xoauth2-not-offered",
             SmtpError::SmtpUtf8NotOffered { .. } => "smtp-smtputf8-not-offered",
             SmtpError::MessageTooLarge { .. } => "smtp-message-too-large",
-            SmtpError::Rejected { stage, .. } => match stage {
+            SmtpError::Rejected { reply, .. } if reply.code == 421 => "smtp-service-unavailable",
+            SmtpError::Rejected { reply, .. } if is_syntax_refusal(reply) => "smtp-command-refused",
+            SmtpError::Rejected { stage, reply, .. } => match stage {
                 Stage::Greeting => "smtp-connection-refused",
                 Stage::Ehlo => "smtp-ehlo-refused",
                 Stage::StartTls => "smtp-starttls-refused",
                 Stage::Auth => "smtp-auth-failed",
                 Stage::MailFrom => "smtp-sender-refused",
+                Stage::RcptTo if reply.is_transient() => "smtp-recipient-deferred",
                 Stage::RcptTo => "smtp-recipients-refused",
                 Stage::Data => "smtp-data-refused",
                 Stage::Message => "smtp-message-refused",
@@ -242,6 +260,8 @@ impl SmtpError {
             SmtpError::Xoauth2NotOffered { .. } => format!("Check the SMTP server and send port ({SERVER}); this server does not accept OAuth sign-in."),
             SmtpError::SmtpUtf8NotOffered { .. } => "Use an address made of ASCII characters only.".into(),
             SmtpError::MessageTooLarge { .. } => "Scan fewer pages, at a lower resolution or in black and white, or split the job into several emails.".into(),
+            SmtpError::Rejected { reply, .. } if reply.code == 421 => "The server is closing connections for now (a temporary condition on its side); the device sends again later. If it persists for hours, check Exchange Online's service health.".into(),
+            SmtpError::Rejected { reply, .. } if is_syntax_refusal(reply) => format!("The server refused a command of the device as malformed (for example a line too long for a strict server); this is no sign-in problem. Check the SMTP server and send port ({SERVER}); if they are right, report the server's reply."),
             SmtpError::Rejected { stage, reply, .. } if reply.is_transient() => format!("The server reports a temporary problem with {}; try again in a few minutes.", stage.describe()),
             SmtpError::Rejected { stage, .. } => match stage {
                 Stage::Auth => "Sign in again with [Open Authentication Page]; check that SMTP AUTH is enabled for the mailbox and the tenant.".into(),

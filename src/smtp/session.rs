@@ -6,6 +6,7 @@ use super::capabilities::Capabilities;
 use super::command::{self, check_address, check_ehlo_name};
 use super::data::DotStuffer;
 use super::reply::{Reply, ReplyParser};
+use super::timeouts::{self, Timeouts};
 use super::{SmtpError, Stage};
 use crate::xoauth2::{self, AuthMode, Credentials, Exchange};
 
@@ -25,9 +26,12 @@ pub enum RecipientPolicy {
 pub struct SessionConfig {
     /// The device's name in `EHLO` (its host name, or an address literal).
     pub ehlo_name: String,
-    /// Where the XOAUTH2 response goes; Exchange Online takes it on the AUTH line.
+    /// Where the XOAUTH2 response goes: on the AUTH line when it fits in 512 octets,
+    /// after the `334` prompt otherwise (always, with Microsoft's tokens).
     pub auth_mode: AuthMode,
     pub recipient_policy: RecipientPolicy,
+    /// How long each stage is waited for (RFC 5321 §4.5.3.2; shortened only in tests).
+    pub timeouts: Timeouts,
 }
 
 impl SessionConfig {
@@ -36,6 +40,7 @@ impl SessionConfig {
         Self {
             ehlo_name: ehlo_name.into(),
             auth_mode: AuthMode::InitialResponse,
+            timeouts: Timeouts::RFC_5321,
             recipient_policy: RecipientPolicy::RequireAll,
         }
     }
@@ -125,6 +130,7 @@ pub struct Session {
     ehlo_name: String,
     auth_mode: AuthMode,
     recipient_policy: RecipientPolicy,
+    timeouts: Timeouts,
     envelope: Envelope,
     /// Held until the sign-in starts, then moved into the exchange and dropped after it.
     credentials: Option<Credentials>,
@@ -157,6 +163,7 @@ impl Session {
             ehlo_name: config.ehlo_name,
             auth_mode: config.auth_mode,
             recipient_policy: config.recipient_policy,
+            timeouts: config.timeouts,
             envelope,
             credentials: Some(credentials),
             state: State::Greeting,
@@ -292,9 +299,53 @@ impl Session {
         &self.capabilities
     }
 
+    /// How long the driver may wait for what the session asks for now (RFC 5321
+    /// §4.5.3.2): the reply it reads, or, while the message is sent, each write of it.
+    /// Once the outcome is known, the brief wait for the `221` to `QUIT`.
+    pub fn timeout(&self) -> std::time::Duration {
+        let stage = match &self.state {
+            State::Greeting => timeouts::GREETING,
+            State::MailFrom => timeouts::MAIL,
+            State::RcptTo { .. } => timeouts::RCPT,
+            State::Data => timeouts::DATA_INITIATION,
+            State::Body(_) => timeouts::DATA_BLOCK,
+            State::Message => timeouts::FINAL_DOT,
+            State::Sent(_) | State::Failed(_) => timeouts::QUIT,
+            State::Ehlo { .. } | State::StartTls | State::TlsHandshake | State::Auth(_) => {
+                timeouts::OTHER
+            }
+        };
+        self.timeouts.of(stage)
+    }
+
+    /// Whether the whole message is out and the server's verdict on it is awaited: if
+    /// the connection fails now, the message may have been delivered (RFC 5321 §4.5.3.2).
+    pub fn awaits_final_reply(&self) -> bool {
+        matches!(self.state, State::Message) && self.output.is_empty()
+    }
+
+    /// Whether the outcome is decided (the message accepted, or the send failed): what
+    /// is still written is a courtesy `QUIT`, whose failure changes nothing.
+    pub fn outcome_known(&self) -> bool {
+        matches!(self.state, State::Sent(_) | State::Failed(_))
+    }
+
     /// Handles a complete reply. Every arm sets the next state; the placeholder taken
     /// out while the current one is matched is never seen.
     fn on_reply(&mut self, reply: Reply) {
+        if reply.code == 421 {
+            // RFC 5321 §3.8: the server is closing the channel, whatever it was asked;
+            // nothing more may be sent on this connection, not even QUIT.
+            let stage = self.stage();
+            return self.fail(
+                SmtpError::Rejected {
+                    stage,
+                    reply,
+                    auth_challenge: None,
+                },
+                false,
+            );
+        }
         match std::mem::replace(&mut self.state, State::Failed(SmtpError::NoRecipients)) {
             State::Greeting if reply.code == 220 => self.ehlo(false),
             State::Ehlo { tls } if reply.is_positive() => {
@@ -353,6 +404,11 @@ impl Session {
 
     fn on_rcpt_reply(&mut self, index: usize, reply: Reply) {
         let recipient = self.envelope.to.get(index).cloned().unwrap_or_default();
+        if reply.is_transient() {
+            // A 4xx is not a refused recipient: the server cannot take it now (RFC 5321
+            // §4.2.1). The whole message waits and is sent again, to every recipient.
+            return self.reject(Stage::RcptTo, reply, None);
+        }
         if reply.is_positive() {
             self.accepted.push(recipient);
         } else {
@@ -571,6 +627,18 @@ mod tests {
         assert_eq!(written(s), "EHLO mfp-0042.contoso.local\r\n");
         reply(s, ehlo_tls);
         written(s)
+    }
+
+    /// From EHLO on (the greeting answered), up to the AUTH line written.
+    fn up_to_auth_after_greeting(s: &mut Session) {
+        assert_eq!(written(s), "");
+        reply(s, EHLO_PLAIN);
+        written(s);
+        reply(s, "220 2.0.0 SMTP server ready\r\n");
+        s.tls_established().unwrap();
+        written(s);
+        reply(s, EHLO_TLS);
+        written(s);
     }
 
     fn up_to_mail(s: &mut Session) -> String {
@@ -930,7 +998,10 @@ mod tests {
         );
         reply(&mut s, "251 2.1.5 User not local; will forward\r\n");
         written(&mut s);
-        reply(&mut s, "452 4.5.3 Too many recipients\r\n");
+        reply(
+            &mut s,
+            "550 5.4.1 Recipient address rejected: Access denied\r\n",
+        );
         assert_eq!(written(&mut s), "QUIT\r\n", "no DATA under RequireAll");
         let err = failure(&mut s);
         let SmtpError::RecipientsRefused { refused } = &err else {
@@ -939,14 +1010,125 @@ mod tests {
         let who: Vec<&str> = refused.iter().map(|r| r.recipient.as_str()).collect();
         assert_eq!(who, ["typo@contoso.com", "x@elsewhere.example"]);
         assert_eq!(refused[0].reply.enhanced.unwrap().to_string(), "5.1.10");
-        assert_eq!(refused[1].reply.code, 452);
+        assert_eq!(refused[1].reply.code, 550);
         assert_eq!(err.code(), "smtp-recipients-refused");
         let shown = err.to_string();
         assert!(
             shown.contains("typo@contoso.com (550 5.1.10")
-                && shown.contains("x@elsewhere.example (452"),
+                && shown.contains("x@elsewhere.example (550 5.4.1"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_line_too_long_at_auth_is_a_command_refusal_not_sign_in_advice() {
+        let mut s = session(&["a@x.com"]);
+        up_to_auth(&mut s, EHLO_TLS);
+        reply(&mut s, "500 5.5.2 Line too long\r\n");
+        let err = failure(&mut s);
+        assert_eq!(err.stage(), Some(Stage::Auth));
+        assert_eq!(err.code(), "smtp-command-refused");
+        assert!(!err.remedy().contains("Sign in"), "{}", err.remedy());
+    }
+
+    #[test]
+    fn a_4xx_to_rcpt_is_a_temporary_failure_not_a_refused_recipient() {
+        for policy in [
+            RecipientPolicy::RequireAll,
+            RecipientPolicy::DeliverToAccepted,
+        ] {
+            let mut config = SessionConfig::new("mfp-0042.contoso.local");
+            config.recipient_policy = policy;
+            let mut s = session_with(config, envelope(&["a@contoso.com", "b@contoso.com"]));
+            up_to_mail(&mut s);
+            reply(&mut s, "250 2.1.0 Sender OK\r\n");
+            written(&mut s);
+            reply(&mut s, "250 2.1.5 Recipient OK\r\n");
+            assert_eq!(written(&mut s), "RCPT TO:<b@contoso.com>\r\n");
+            reply(&mut s, "452 4.5.3 Too many recipients\r\n");
+            assert_eq!(written(&mut s), "QUIT\r\n", "{policy:?}: no DATA");
+            let err = failure(&mut s);
+            assert_eq!(err.stage(), Some(Stage::RcptTo));
+            assert_eq!(err.code(), "smtp-recipient-deferred");
+            assert_eq!(err.reply().map(|r| r.code), Some(452));
+            assert!(err.remedy().contains("try again"), "{}", err.remedy());
+        }
+    }
+
+    #[test]
+    fn a_421_ends_the_session_at_any_stage_without_another_command() {
+        let mut at_greeting = session(&["a@x.com"]);
+        let mut at_mail = session(&["a@x.com"]);
+        up_to_mail(&mut at_mail);
+        let mut at_final_dot = session(&["a@x.com"]);
+        up_to_mail(&mut at_final_dot);
+        reply(&mut at_final_dot, "250 2.1.0 Sender OK\r\n");
+        written(&mut at_final_dot);
+        reply(&mut at_final_dot, "250 2.1.5 Recipient OK\r\n");
+        written(&mut at_final_dot);
+        reply(&mut at_final_dot, "354 go\r\n");
+        at_final_dot.finish_body().unwrap();
+        written(&mut at_final_dot);
+        assert!(at_final_dot.awaits_final_reply());
+        for (mut s, stage) in [
+            (at_greeting, Stage::Greeting),
+            (at_mail, Stage::MailFrom),
+            (at_final_dot, Stage::Message),
+        ] {
+            reply(
+                &mut s,
+                "421 4.3.2 Service not available, closing transmission channel\r\n",
+            );
+            assert_eq!(written(&mut s), "", "{stage:?}: not even QUIT");
+            let err = s.next_event().unwrap_err();
+            assert_eq!(err.stage(), Some(stage));
+            assert_eq!(err.code(), "smtp-service-unavailable");
+            assert!(err.reply().is_some_and(Reply::is_transient));
+            assert!(s.outcome_known());
+        }
+        at_greeting = session(&["a@x.com"]);
+        reply(&mut at_greeting, "421 4.7.0 Try again later\r\n");
+        assert_eq!(written(&mut at_greeting), "");
+    }
+
+    #[test]
+    fn each_stage_waits_its_rfc_5321_timeout() {
+        use std::time::Duration;
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let mut s = session(&["a@x.com"]);
+        assert_eq!(s.timeout(), min(5), "greeting");
+        reply(&mut s, GREETING);
+        written(&mut s);
+        assert_eq!(s.timeout(), min(5), "EHLO");
+        up_to_auth_after_greeting(&mut s);
+        reply(&mut s, "235 2.7.0 ok\r\n");
+        written(&mut s);
+        assert_eq!(s.timeout(), min(5), "MAIL");
+        reply(&mut s, "250 ok\r\n");
+        written(&mut s);
+        assert_eq!(s.timeout(), min(5), "RCPT");
+        reply(&mut s, "250 ok\r\n");
+        written(&mut s);
+        assert_eq!(s.timeout(), min(2), "DATA initiation");
+        reply(&mut s, "354 go\r\n");
+        assert_eq!(s.timeout(), min(3), "data block");
+        s.finish_body().unwrap();
+        assert!(!s.awaits_final_reply(), "the dot is not out yet");
+        written(&mut s);
+        assert!(s.awaits_final_reply());
+        assert_eq!(s.timeout(), min(10), "final dot");
+        reply(&mut s, "250 2.0.0 OK\r\n");
+        assert!(s.outcome_known() && !s.awaits_final_reply());
+        assert_eq!(
+            s.timeout(),
+            Duration::from_secs(5),
+            "the 221 to QUIT, briefly"
+        );
+
+        let mut config = SessionConfig::new("mfp");
+        config.timeouts = Timeouts::divided_by(300);
+        let s = session_with(config, envelope(&["a@x.com"]));
+        assert_eq!(s.timeout(), Duration::from_secs(1));
     }
 
     #[test]

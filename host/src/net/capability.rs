@@ -1,9 +1,12 @@
 //! The `net` import of the WIT world, served by this module's [`NetGrant`]: the adapter
 //! between the generated bindings and the plain network code beside it.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use wasmtime::component::{Resource, ResourceTable};
 
-use super::{HttpRequest, NetError, NetGrant, SmtpConnection};
+use super::{HttpRequest, MAX_STAGE_TIMEOUT, NetError, NetGrant, SmtpConnection};
 use crate::bindings::net::{self as wit, Host, HostConnection};
 
 /// One call's network access: its grant (none for panel calls) and its open connections.
@@ -11,6 +14,11 @@ pub struct NetAccess {
     grant: Option<NetGrant>,
     table: ResourceTable,
     overrides: SigninOverrides,
+    /// The device's address on the last SMTP connection opened, for an EHLO literal.
+    last_local_ip: Option<IpAddr>,
+    /// The sum of the SMTP timeouts the component asked for: the call's deadline grows
+    /// by it, so a send waiting as long as RFC 5321 allows is not stopped as runaway.
+    smtp_wait_budget: Duration,
 }
 
 /// The host's `--tenant` and `--client-id`, handed to the component for this invocation.
@@ -26,7 +34,23 @@ impl NetAccess {
             grant,
             table: ResourceTable::new(),
             overrides,
+            last_local_ip: None,
+            smtp_wait_budget: Duration::ZERO,
         }
+    }
+
+    /// How much longer than its own deadline this call may run: the sum of the stage
+    /// timeouts of every SMTP read, write and handshake it made (each capped at
+    /// [`MAX_STAGE_TIMEOUT`]).
+    pub fn smtp_wait_budget(&self) -> Duration {
+        self.smtp_wait_budget
+    }
+
+    /// Takes a stage timeout the component asked for, capped, into the budget.
+    fn stage_timeout(&mut self, timeout_ms: u32) -> Duration {
+        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_STAGE_TIMEOUT);
+        self.smtp_wait_budget = self.smtp_wait_budget.saturating_add(timeout);
+        timeout
     }
 
     fn grant(&self) -> Result<&NetGrant, wit::NetError> {
@@ -89,6 +113,19 @@ impl Host for NetAccess {
             .map(|g| g.authority().to_owned())
             .unwrap_or_default()
     }
+
+    fn ehlo_name(&mut self) -> String {
+        match &self.grant {
+            Some(grant) => grant.ehlo_name(self.last_local_ip),
+            None => super::ehlo::ehlo_name(None, self.last_local_ip),
+        }
+    }
+
+    fn smtp_timeout_divisor(&mut self) -> u32 {
+        self.grant
+            .as_ref()
+            .map_or(1, NetGrant::smtp_timeout_divisor)
+    }
 }
 
 impl HostConnection for NetAccess {
@@ -98,6 +135,7 @@ impl HostConnection for NetAccess {
         port: u16,
     ) -> Result<Resource<SmtpConnection>, wit::NetError> {
         let connection = self.grant()?.connect(&host, port).map_err(to_wit)?;
+        self.last_local_ip = connection.local_ip().or(self.last_local_ip);
         self.table
             .push(connection)
             .map_err(|e| wit::NetError::Other(format!("too many connections: {e}")))
@@ -107,25 +145,33 @@ impl HostConnection for NetAccess {
         &mut self,
         handle: Resource<SmtpConnection>,
         max: u32,
+        timeout_ms: u32,
     ) -> Result<Vec<u8>, wit::NetError> {
-        self.connection(&handle)?.read(max).map_err(to_wit)
+        let timeout = self.stage_timeout(timeout_ms);
+        self.connection(&handle)?.read(max, timeout).map_err(to_wit)
     }
 
     fn write(
         &mut self,
         handle: Resource<SmtpConnection>,
         data: Vec<u8>,
+        timeout_ms: u32,
     ) -> Result<(), wit::NetError> {
-        self.connection(&handle)?.write(&data).map_err(to_wit)
+        let timeout = self.stage_timeout(timeout_ms);
+        self.connection(&handle)?
+            .write(&data, timeout)
+            .map_err(to_wit)
     }
 
     fn start_tls(
         &mut self,
         handle: Resource<SmtpConnection>,
         server_name: String,
+        timeout_ms: u32,
     ) -> Result<(), wit::NetError> {
+        let timeout = self.stage_timeout(timeout_ms);
         self.connection(&handle)?
-            .start_tls(&server_name)
+            .start_tls(&server_name, timeout)
             .map_err(to_wit)
     }
 

@@ -15,6 +15,7 @@
 //! output of requests and responses shows neither.
 
 mod capability;
+mod ehlo;
 mod http;
 mod limits;
 mod policy;
@@ -33,9 +34,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use capability::{NetAccess, SigninOverrides};
+pub use ehlo::system_host_name;
 pub use http::{HttpRequest, HttpResponse};
 pub use policy::{Destination, ProxyConfig, ResolveRule};
-pub use smtp::{MAX_READ, SmtpConnection};
+pub use smtp::{MAX_READ, MAX_STAGE_TIMEOUT, SmtpConnection};
 
 /// The identity platform granted when `--authority` is not given.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -53,9 +55,15 @@ pub struct NetConfig {
     pub proxy: Option<ProxyConfig>,
     /// Longest wait for a TCP connection, and for a free SMTP connection slot.
     pub connect_timeout: Duration,
-    /// Longest wait for any one read or write. Shorter than RFC 5321's 5–10 minutes: a panel
-    /// user is waiting, and Exchange Online answers in seconds.
+    /// Longest wait for any one HTTPS read or write. SMTP reads and writes wait as long as
+    /// the component's session says for each stage (RFC 5321 §4.5.3.2, up to 10 minutes).
     pub io_timeout: Duration,
+    /// What the component divides every SMTP stage timeout by (`net.smtp-timeout-divisor`):
+    /// 1, the RFC 5321 values. Only tests set more, to shorten 10 minutes to seconds.
+    pub smtp_timeout_divisor: u32,
+    /// The device's name for EHLO; `None`: the system's host name. Either is used only
+    /// when it is a valid domain, else the connection's address literal (RFC 5321 §4.1.4).
+    pub ehlo_name: Option<String>,
     /// Largest HTTP response accepted (headers and body each), in bytes.
     pub max_response_bytes: u64,
     /// Most SMTP connections open at once to one destination (Exchange Online allows 3 per
@@ -72,6 +80,8 @@ impl Default for NetConfig {
             proxy: None,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(60),
+            smtp_timeout_divisor: 1,
+            ehlo_name: None,
             max_response_bytes: 1 << 20,
             max_smtp_connections: 3,
         }
@@ -90,6 +100,8 @@ impl fmt::Debug for NetConfig {
             .field("proxy", &self.proxy)
             .field("connect_timeout", &self.connect_timeout)
             .field("io_timeout", &self.io_timeout)
+            .field("smtp_timeout_divisor", &self.smtp_timeout_divisor)
+            .field("ehlo_name", &self.ehlo_name)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_smtp_connections", &self.max_smtp_connections)
             .finish()
@@ -161,6 +173,8 @@ struct Shared {
     limiter: limits::ConnectionLimiter,
     connect_timeout: Duration,
     io_timeout: Duration,
+    smtp_timeout_divisor: u32,
+    ehlo_name: Option<String>,
     max_response_bytes: u64,
 }
 
@@ -213,6 +227,8 @@ impl Net {
                 limiter: limits::ConnectionLimiter::new(config.max_smtp_connections),
                 connect_timeout: config.connect_timeout,
                 io_timeout: config.io_timeout,
+                smtp_timeout_divisor: config.smtp_timeout_divisor.max(1),
+                ehlo_name: config.ehlo_name,
                 max_response_bytes: config.max_response_bytes,
             }),
         })
@@ -239,6 +255,17 @@ impl NetGrant {
     /// The granted identity platform, e.g. `https://login.microsoftonline.com`.
     pub fn authority(&self) -> &str {
         &self.net.shared.authority_url
+    }
+
+    /// The device's name for EHLO: the configured or system host name when it is a
+    /// valid domain, else the address literal of `local` (see [`ehlo::ehlo_name`]).
+    pub fn ehlo_name(&self, local: Option<std::net::IpAddr>) -> String {
+        ehlo::ehlo_name(self.net.shared.ehlo_name.as_deref(), local)
+    }
+
+    /// What the component divides its SMTP stage timeouts by (1 but in tests).
+    pub fn smtp_timeout_divisor(&self) -> u32 {
+        self.net.shared.smtp_timeout_divisor
     }
 
     /// Sends one HTTPS request to the authority and reads the whole response. Any other

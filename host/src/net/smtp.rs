@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
@@ -18,6 +19,9 @@ use super::{Destination, NetError, tcp, tls};
 
 /// Largest single read handed to the component, whatever it asks for.
 pub const MAX_READ: usize = 64 * 1024;
+/// Longest wait the component may ask for in one read, write or handshake: RFC 5321's
+/// longest stage timeout (the reply to the final dot, §4.5.3.2).
+pub const MAX_STAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub struct SmtpConnection {
     destination: Destination,
@@ -74,14 +78,42 @@ impl SmtpConnection {
         matches!(self.stream, Stream::Tls(_))
     }
 
-    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting for at least one:
-    /// `Closed` at the end of the stream, `Timeout` after the read timeout.
-    pub fn read(&mut self, max: u32) -> Result<Vec<u8>, NetError> {
+    /// The device's address on this connection (for an EHLO address literal).
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        self.socket()
+            .and_then(|s| s.local_addr().ok())
+            .map(|a| a.ip())
+    }
+
+    fn socket(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Plain(sock) => Some(sock),
+            Stream::Tls(stream) => Some(&stream.sock),
+            Stream::Failed => None,
+        }
+    }
+
+    /// Makes the next operations wait at most `timeout` (at least 1 ms, at most
+    /// [`MAX_STAGE_TIMEOUT`]): the caller's stage timeout, applied per operation.
+    fn set_timeout(&self, timeout: Duration) -> Result<(), NetError> {
+        let timeout = timeout.clamp(Duration::from_millis(1), MAX_STAGE_TIMEOUT);
+        let Some(sock) = self.socket() else {
+            return Err(NetError::Other(FAILED.into()));
+        };
+        sock.set_read_timeout(Some(timeout))
+            .and_then(|()| sock.set_write_timeout(Some(timeout)))
+            .map_err(|e| NetError::Other(format!("cannot set the timeout: {e}")))
+    }
+
+    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting up to `timeout` for
+    /// at least one: `Closed` at the end of the stream, `Timeout` after `timeout`.
+    pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
         if max == 0 {
             return Err(NetError::Other(
                 "a read must ask for at least 1 byte".into(),
             ));
         }
+        self.set_timeout(timeout)?;
         let mut buf = vec![0; (max as usize).min(MAX_READ)];
         loop {
             let read = match &mut self.stream {
@@ -101,8 +133,9 @@ impl SmtpConnection {
         }
     }
 
-    /// Writes all of `data` (encrypted once TLS is on).
-    pub fn write(&mut self, data: &[u8]) -> Result<(), NetError> {
+    /// Writes all of `data` (encrypted once TLS is on), each socket write within `timeout`.
+    pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
+        self.set_timeout(timeout)?;
         let written = match &mut self.stream {
             Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
             Stream::Tls(stream) => stream.write_all(data).and_then(|()| stream.flush()),
@@ -112,8 +145,12 @@ impl SmtpConnection {
     }
 
     /// Performs the TLS handshake on this connection, verifying the certificate for
-    /// `server_name`. A second call is an error; a failed handshake closes the connection.
-    pub fn start_tls(&mut self, server_name: &str) -> Result<(), NetError> {
+    /// `server_name`, each of its reads and writes within `timeout`. A second call is an
+    /// error; a failed handshake closes the connection.
+    pub fn start_tls(&mut self, server_name: &str, timeout: Duration) -> Result<(), NetError> {
+        if matches!(self.stream, Stream::Plain(_)) {
+            self.set_timeout(timeout)?;
+        }
         match std::mem::replace(&mut self.stream, Stream::Failed) {
             Stream::Plain(sock) => {
                 let _ = sock.set_nodelay(true);
@@ -167,6 +204,8 @@ mod tests {
     use super::SmtpConnection;
 
     const SMTP: &str = "smtp.office365.com";
+    /// The stage timeout of the tests that do not test timeouts.
+    const T: Duration = Duration::from_secs(5);
 
     fn grant(config: NetConfig) -> NetGrant {
         Net::new(config).unwrap().grant(Some((SMTP.into(), 587)))
@@ -189,7 +228,7 @@ mod tests {
         };
         let mut reply = String::new();
         while !complete(&reply) {
-            reply.push_str(&String::from_utf8(conn.read(512).unwrap()).unwrap());
+            reply.push_str(&String::from_utf8(conn.read(512, T).unwrap()).unwrap());
         }
         reply
     }
@@ -232,21 +271,21 @@ mod tests {
         let grant = grant(net_config(&ca, &[("smtp.office365.com:587", port)]));
         let mut conn = grant.connect("SMTP.Office365.com", 587).unwrap();
         assert!(read_reply(&mut conn).starts_with("220 fake.outlook"));
-        conn.write(b"STARTTLS\r\n").unwrap();
+        conn.write(b"STARTTLS\r\n", T).unwrap();
         assert_eq!(read_reply(&mut conn), "220 2.0.0 SMTP server ready\r\n");
-        conn.start_tls(SMTP).unwrap();
+        conn.start_tls(SMTP, T).unwrap();
         assert!(conn.is_tls());
-        conn.write(b"EHLO printer\r\n").unwrap();
+        conn.write(b"EHLO printer\r\n", T).unwrap();
         assert!(read_reply(&mut conn).ends_with("250 AUTH LOGIN XOAUTH2\r\n"));
-        conn.write(b"QUIT\r\n").unwrap();
+        conn.write(b"QUIT\r\n", T).unwrap();
         assert!(read_reply(&mut conn).starts_with("221 2.0.0"));
         assert_eq!(
-            conn.read(64),
+            conn.read(64, T),
             Err(NetError::Closed),
             "close_notify ends the stream"
         );
         assert_eq!(server.join().unwrap(), ["EHLO printer\r\n", "QUIT\r\n"]);
-        let again = conn.start_tls(SMTP).unwrap_err();
+        let again = conn.start_tls(SMTP, T).unwrap_err();
         assert!(again.to_string().contains("already active"), "{again}");
     }
 
@@ -258,16 +297,16 @@ mod tests {
         let grant = grant(net_config(&ca, &[("smtp.office365.com:587", port)]));
         let mut conn = grant.connect(SMTP, 587).unwrap();
         read_reply(&mut conn);
-        conn.write(b"STARTTLS\r\n").unwrap();
+        conn.write(b"STARTTLS\r\n", T).unwrap();
         read_reply(&mut conn);
         assert_eq!(
-            conn.start_tls(SMTP),
+            conn.start_tls(SMTP, T),
             Err(NetError::Tls(
                 "invalid peer certificate: UnknownIssuer".into()
             ))
         );
         assert!(
-            matches!(conn.write(b"EHLO x\r\n"), Err(NetError::Other(_))),
+            matches!(conn.write(b"EHLO x\r\n", T), Err(NetError::Other(_))),
             "no plaintext after a failed upgrade"
         );
     }
@@ -297,15 +336,26 @@ mod tests {
     }
 
     #[test]
-    fn silent_server_times_out() {
+    fn each_read_waits_as_long_as_its_caller_says() {
         let (listener, port) = testing::listener();
         let ca = TestCa::new("test CA");
+        // The HTTPS timeout does not bound SMTP reads: each read brings its own.
         let mut config = net_config(&ca, &[("smtp.office365.com:587", port)]);
-        config.io_timeout = Duration::from_millis(200);
+        config.io_timeout = Duration::from_millis(50);
         let mut conn = grant(config).connect(SMTP, 587).unwrap();
-        let started = Instant::now();
-        assert_eq!(conn.read(512), Err(NetError::Timeout));
-        assert!(started.elapsed() >= Duration::from_millis(150));
+        for wait in [Duration::from_millis(200), Duration::from_millis(600)] {
+            let started = Instant::now();
+            assert_eq!(conn.read(512, wait), Err(NetError::Timeout));
+            let took = started.elapsed();
+            assert!(
+                took >= wait - Duration::from_millis(20),
+                "{took:?} < {wait:?}"
+            );
+            assert!(
+                took < wait + Duration::from_millis(400),
+                "{took:?} >> {wait:?}"
+            );
+        }
         drop(listener);
     }
 
@@ -323,11 +373,11 @@ mod tests {
             .unwrap();
         server.join().unwrap();
         assert_eq!(
-            conn.read(512).unwrap(),
+            conn.read(512, T).unwrap(),
             b"421 4.3.2 Service not available\r\n"
         );
-        assert_eq!(conn.read(512), Err(NetError::Closed));
-        assert!(matches!(conn.read(0), Err(NetError::Other(_))));
+        assert_eq!(conn.read(512, T), Err(NetError::Closed));
+        assert!(matches!(conn.read(0, T), Err(NetError::Other(_))));
     }
 
     #[test]

@@ -16,12 +16,13 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::signin_timer::Phase;
 use crate::attachments::AttachmentSet;
-use crate::bindings::mailer::OutgoingMessage;
+use crate::bindings::mailer::{OutgoingMessage, WalkUpUser};
 use crate::bindings::signin::{Account, AuthState, DeviceCode, SignedInState};
 use crate::bindings::types::{
     ApplyOutcome, ControlPanelScreen, Origin, PanelErrorKind, SettingEntry,
 };
-use crate::cli::{credentials_label, diagnostic_json, provider_label};
+use crate::cli::{LdapSearchArg, UserArg, credentials_label, diagnostic_json, provider_label};
+use crate::cli_send::walk_up_user;
 use crate::device::{Device, DeviceError, unix_now};
 use crate::runtime::CallError;
 
@@ -258,6 +259,7 @@ fn device_code_json(code: &DeviceCode) -> Map<String, Value> {
         "expires-at": code.expires_at,
         "interval": code.interval,
         "message": code.message,
+        "problem": code.problem.as_ref().map(diagnostic_json),
     });
     match value {
         Value::Object(map) => map,
@@ -333,6 +335,8 @@ pub(crate) async fn get_admin_consent(
 struct TestEmail {
     to: Vec<String>,
     from: Option<String>,
+    /// Who stands at the panel (S7), from `user` and `ldap-search`.
+    user: WalkUpUser,
     subject: String,
     body: String,
     attachments: Vec<(String, Arc<[u8]>)>,
@@ -393,9 +397,39 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
             attachments.push((name.to_owned(), Arc::from(bytes)));
         }
     }
+    // S7: `user` (default `unauthenticated`) and, for an authenticated user, `ldap-search`
+    // (default `succeeded`), as `mfp-host send --user/--ldap-search`.
+    let user_remedy = "Give \"user\" as \"authenticated\", \"guest\" or \"unauthenticated\", and \"ldap-search\" (\"succeeded\" or \"failed\") only with \"authenticated\".";
+    let user_arg = match text("user")? {
+        None => UserArg::Unauthenticated,
+        Some(name) => <UserArg as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
+            ApiError::bad_request(
+                format!("\"user\" {name:?} is not a kind of user"),
+                user_remedy,
+            )
+            .with_field("user")
+        })?,
+    };
+    let ldap_search = match text("ldap-search")? {
+        None => None,
+        Some(name) => Some(
+            <LdapSearchArg as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
+                ApiError::bad_request(
+                    format!("\"ldap-search\" {name:?} is not an outcome"),
+                    user_remedy,
+                )
+                .with_field("ldap-search")
+            })?,
+        ),
+    };
+    let user = walk_up_user(user_arg, ldap_search).map_err(|why| {
+        ApiError::bad_request(format!("\"ldap-search\": {why}"), user_remedy)
+            .with_field("ldap-search")
+    })?;
     Ok(TestEmail {
         to,
         from: text("from")?,
+        user,
         subject: text("subject")?.unwrap_or_else(|| "Test email".into()),
         body: text("body")?.unwrap_or_default(),
         attachments,
@@ -426,6 +460,7 @@ pub(crate) async fn post_send(
         let message = OutgoingMessage {
             to: email.to.clone(),
             from: email.from.clone(),
+            user: email.user,
             subject: email.subject.clone(),
             body: email.body.clone(),
             attachments: files.ids(),

@@ -133,6 +133,8 @@ pub fn run(cli: &Cli, args: ServeArgs, out: &mut impl Write) -> Result<u8, CliEr
         })?;
         // A sign-in left in progress by an earlier run goes on being polled.
         signin_timer::resume(state.clone());
+        // An idle device stays signed in: refresh tokens expire after 90 idle days.
+        signin_timer::keep_alive(state.clone());
         let app = router(state);
         writeln!(out, "listening on http://{addr}").map_err(crate::cli::output_error)?;
         out.flush().map_err(crate::cli::output_error)?;

@@ -2,6 +2,10 @@
 //! "call again at T"; this task sleeps until exactly T, polls again, and keeps the final
 //! outcome (signed in, or the failure's diagnosis) for `GET /api/v1/signin`. Starting a
 //! new sign-in or signing out cancels the running timer.
+//!
+//! A second timer keeps an idle device signed in ([`keep_alive`]): refresh tokens expire
+//! after 90 idle days (AADSTS700082), so `signin.keep-alive` is called when the component
+//! says (weekly), and at least hourly to notice a new sign-in.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +21,10 @@ use crate::device::unix_now;
 
 /// How long to wait before polling again when the component names a time already past.
 const MIN_WAIT: Duration = Duration::from_millis(250);
+
+/// The longest the keep-alive timer sleeps: it wakes at least this often, so a new
+/// sign-in, a suspended machine or a clock change never make it oversleep a refresh.
+const KEEP_ALIVE_CHECK: Duration = Duration::from_secs(3600);
 
 #[derive(Default)]
 struct TimerState {
@@ -140,14 +148,13 @@ async fn poll_loop(app: AppState, generation: u64) {
         };
         let phase = match result {
             Ok(PollStatus::Pending(at)) => {
-                let due = u128::from(at) * 1000;
-                let now = now_millis();
-                let wait = if due > now {
-                    Duration::from_millis(u64::try_from(due - now).unwrap_or(u64::MAX))
-                } else {
-                    MIN_WAIT
-                };
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(wait_until(at)).await;
+                continue;
+            }
+            Ok(PollStatus::PendingUnreachable(trouble)) => {
+                // The status shows the diagnosis; polling goes on, it may recover.
+                tracing::warn!(target: "mfp_host::serve", code = %trouble.diagnosis.code, "sign-in polls fail");
+                tokio::time::sleep(wait_until(trouble.next_poll_at)).await;
                 continue;
             }
             Ok(PollStatus::SignedIn(_)) => {
@@ -163,6 +170,38 @@ async fn poll_loop(app: AppState, generation: u64) {
         timer.finish(generation, phase);
         return;
     }
+}
+
+/// How long from now until `at` (Unix seconds); [`MIN_WAIT`] when it is past.
+fn wait_until(at: u64) -> Duration {
+    let due = u128::from(at) * 1000;
+    let now = now_millis();
+    if due > now {
+        Duration::from_millis(u64::try_from(due - now).unwrap_or(u64::MAX))
+    } else {
+        MIN_WAIT
+    }
+}
+
+/// Keeps the device signed in while the server runs: calls `signin.keep-alive` when it
+/// asks (a week after the last refresh), waking at least every [`KEEP_ALIVE_CHECK`].
+/// Signed out, it only checks again later; a failed refresh is logged and retried.
+pub(crate) fn keep_alive(app: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let result = blocking(&app.device, |device| device.signin_keep_alive(unix_now())).await;
+            let wait = match result {
+                Ok(at) => wait_until(at).min(KEEP_ALIVE_CHECK),
+                Err(error) => {
+                    if error.code != "sign-in-required" {
+                        tracing::warn!(target: "mfp_host::serve", code = %error.code, "keep-alive refresh failed");
+                    }
+                    KEEP_ALIVE_CHECK
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    });
 }
 
 /// A failed poll call as a diagnosis object.

@@ -87,6 +87,21 @@ pub fn iso_millis(now: Duration) -> String {
     )
 }
 
+/// `Mon, 10 Jun 2024 08:00:00 GMT`: an HTTP `Date` header (IMF-fixdate, RFC 9110 5.6.7).
+pub fn http_date(now: Duration) -> String {
+    let c = civil(now);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[c.weekday as usize % 7],
+        c.day,
+        MONTHS[(c.month as usize + 11) % 12],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
 /// `Mon, 10 Jun 2024 08:00:00 +0000`: the date in Exchange's greeting (RFC 5322 style).
 pub fn rfc5322(now: Duration) -> String {
     let c = civil(now);
@@ -118,6 +133,11 @@ mod tests {
             "2024-06-10T08:00:00.005Z"
         );
         assert_eq!(iso_ticks(JUNE_10), "2024-06-10T08:00:00.0000000Z");
+        assert_eq!(http_date(JUNE_10), "Mon, 10 Jun 2024 08:00:00 GMT");
+        assert_eq!(
+            http_date(Duration::from_secs(784_111_777)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]

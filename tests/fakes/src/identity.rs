@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::{aad_timestamp, iso_ticks};
 use crate::http::{HttpResponse, header};
 use crate::random;
-use crate::scenario::{Aadsts, Approval, SlowDown, Stage};
+use crate::scenario::{Aadsts, Approval, IdTokenFlaw, SlowDown, Stage};
 use crate::world::{
     AccessGrant, Account, Decision, DeviceGrant, REFRESH_IDLE_LIMIT, RefreshGrant, State, World,
 };
@@ -44,8 +44,37 @@ const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 /// Answers one HTTP request to the identity platform at time `now` (since the Unix epoch).
-/// `path` may carry a query string, which is ignored.
+/// `path` may carry a query string, which is ignored. Every response carries a `Date`
+/// header, as Microsoft's do, on the platform's clock ([`Scenario::clock_offset`]).
+///
+/// [`Scenario::clock_offset`]: crate::Scenario::clock_offset
 pub fn handle_http<K: AsRef<str>, V: AsRef<str>>(
+    world: &World,
+    method: &str,
+    path: &str,
+    headers: &[(K, V)],
+    body: &[u8],
+    now: Duration,
+) -> HttpResponse {
+    let mut response = answer(world, method, path, headers, body, now);
+    let platform_now = platform_clock(now, world.scenario().clock_offset);
+    response
+        .headers
+        .push(("Date".into(), crate::clock::http_date(platform_now)));
+    response
+}
+
+/// The platform's clock: the true time `now` moved by the scenario's offset (seconds).
+fn platform_clock(now: Duration, offset: i64) -> Duration {
+    let shift = Duration::from_secs(offset.unsigned_abs());
+    if offset >= 0 {
+        now.saturating_add(shift)
+    } else {
+        now.saturating_sub(shift)
+    }
+}
+
+fn answer<K: AsRef<str>, V: AsRef<str>>(
     world: &World,
     method: &str,
     path: &str,
@@ -91,8 +120,9 @@ pub fn handle_http<K: AsRef<str>, V: AsRef<str>>(
             now,
         );
     }
-    // A body that is not a form cannot be read, so every parameter is missing.
-    let is_form = header(headers, "content-type").is_none_or(|t| {
+    // A body that is not a form (or has no content type) cannot be read, so every
+    // parameter is missing (AADSTS900144), as at Microsoft.
+    let is_form = header(headers, "content-type").is_some_and(|t| {
         t.split(';')
             .next()
             .unwrap_or_default()
@@ -113,10 +143,15 @@ pub fn handle_http<K: AsRef<str>, V: AsRef<str>>(
             );
         }
     };
+    if endpoint == "token"
+        && let Some(hook) = world.take_token_hook()
+    {
+        hook();
+    }
     let mut state = world.lock();
     match endpoint {
         "devicecode" => device_code(&mut state, tenant, &form, now),
-        _ => token(&mut state, &form, now),
+        _ => token(&mut state, tenant, &form, now),
     }
 }
 
@@ -293,6 +328,9 @@ fn device_code(state: &mut State, tenant: &str, form: &Form, now: Duration) -> H
     let Some(scope) = form.get("scope") else {
         return missing("scope", now);
     };
+    if let Some(reply) = unregistered_scope(state, scope, now) {
+        return reply;
+    }
     if state.scenario.failure == Some(Aadsts::SingleTenantOnCommon50194)
         && matches!(tenant, "common" | "organizations" | "consumers")
     {
@@ -305,22 +343,28 @@ fn device_code(state: &mut State, tenant: &str, form: &Form, now: Duration) -> H
         );
     }
     let settings = &state.settings;
+    let verification_uri = if state.scenario.insecure_verification_uri {
+        crate::scenario::INSECURE_VERIFICATION_URI
+    } else {
+        settings.verification_uri.as_str()
+    };
     let device_code = format!("DAQABIQEAAAD{}", random::base64url(180));
     let user_code = random::chars(9, USER_CODE_ALPHABET);
     let body = json!({
         "user_code": user_code,
         "device_code": device_code,
-        "verification_uri": settings.verification_uri,
+        "verification_uri": verification_uri,
         "expires_in": settings.code_lifetime,
         "interval": settings.interval,
         "message": format!(
             "To sign in, use a web browser to open the page {} and enter the code {} to authenticate.",
-            settings.verification_uri, user_code
+            verification_uri, user_code
         ),
     });
     let grant = DeviceGrant {
         user_code,
         client_id: client_id.into(),
+        tenant: tenant.into(),
         scope: scope.chars().take(2048).collect(),
         issued: now,
         expires: now + Duration::from_secs(settings.code_lifetime),
@@ -334,8 +378,35 @@ fn device_code(state: &mut State, tenant: &str, form: &Form, now: Duration) -> H
     HttpResponse::json(200, &body, &random::uuid())
 }
 
+/// AADSTS70011 unless `scope` is the registered application's scope set (any order, as
+/// a set); see [`crate::Settings::scope`].
+fn unregistered_scope(state: &State, scope: &str, now: Duration) -> Option<HttpResponse> {
+    let registered = state.settings.scope.as_deref()?;
+    let set = |s: &str| {
+        let mut v: Vec<String> = s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    (set(scope) != set(registered)).then(|| {
+        error_reply(
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope '{}' is not valid. The application asks for '{registered}'.",
+                shown(scope)
+            ),
+            now,
+        )
+    })
+}
+
 /// `POST /{tenant}/oauth2/v2.0/token`.
-fn token(state: &mut State, form: &Form, now: Duration) -> HttpResponse {
+fn token(state: &mut State, tenant: &str, form: &Form, now: Duration) -> HttpResponse {
     let Some(grant_type) = form.get("grant_type") else {
         return missing("grant_type", now);
     };
@@ -346,7 +417,7 @@ fn token(state: &mut State, form: &Form, now: Duration) -> HttpResponse {
         return reply;
     }
     match grant_type {
-        DEVICE_CODE_GRANT => poll(state, form, client_id, now),
+        DEVICE_CODE_GRANT => poll(state, tenant, form, client_id, now),
         "refresh_token" => refresh(state, form, client_id, now),
         other => error_reply(
             "unsupported_grant_type",
@@ -360,8 +431,15 @@ fn token(state: &mut State, form: &Form, now: Duration) -> HttpResponse {
     }
 }
 
-/// A device-code poll (RFC 8628 3.4–3.5).
-fn poll(state: &mut State, form: &Form, client_id: &str, now: Duration) -> HttpResponse {
+/// A device-code poll (RFC 8628 3.4–3.5). The code is redeemed only by the client it was
+/// issued to, at the tenant it was issued for: anything else does not find it.
+fn poll(
+    state: &mut State,
+    tenant: &str,
+    form: &Form,
+    client_id: &str,
+    now: Duration,
+) -> HttpResponse {
     let Some(code) = form.get("device_code") else {
         return missing("device_code", now);
     };
@@ -369,7 +447,11 @@ fn poll(state: &mut State, form: &Form, client_id: &str, now: Duration) -> HttpR
         return refusal(Aadsts::NotPublicClient7000218, state, client_id, now, now);
     }
     let scenario = state.scenario.clone();
-    let Some(grant) = state.device.get_mut(code) else {
+    let Some(grant) = state
+        .device
+        .get_mut(code)
+        .filter(|g| g.client_id == client_id && g.tenant.eq_ignore_ascii_case(tenant))
+    else {
         return error_reply(
             "bad_verification_code",
             70000,
@@ -469,8 +551,16 @@ fn refresh(state: &mut State, form: &Form, client_id: &str, now: Duration) -> Ht
     let Some(grant) = state.refresh.get(token).cloned() else {
         return invalid(now);
     };
-    if grant.rotated || grant.client_id != client_id {
+    if grant.client_id != client_id {
         return invalid(now);
+    }
+    if grant.rotated && state.settings.single_use_refresh_tokens {
+        return error_reply(
+            "invalid_grant",
+            70000,
+            "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid. The refresh token has already been redeemed.",
+            now,
+        );
     }
     if let Some(failure) = state
         .scenario
@@ -572,7 +662,9 @@ fn issue_tokens(
         body["refresh_token"] = refresh_token.into();
     }
     if has("openid") {
-        body["id_token"] = id_token(account, client_id, has("profile"), has("email"), now).into();
+        let issued = platform_clock(now, state.scenario.clock_offset);
+        let token = id_token(account, client_id, has("profile"), has("email"), issued);
+        body["id_token"] = flawed(&token, state.scenario.id_token).into();
     }
     HttpResponse::json(200, &body, &random::uuid())
 }
@@ -618,6 +710,35 @@ pub fn id_token(
         b64(&Value::Object(claims)),
         random::base64url(256)
     )
+}
+
+/// `token` with the scenario's flaw: its claims changed, its header and signature kept.
+fn flawed(token: &str, flaw: IdTokenFlaw) -> String {
+    let mut parts = token.splitn(3, '.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return token.to_owned();
+    };
+    let Some(mut claims) = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
+    else {
+        return token.to_owned();
+    };
+    match flaw {
+        IdTokenFlaw::None => return token.to_owned(),
+        // Microsoft Graph's application id: a token for another application.
+        IdTokenFlaw::WrongAudience => claims["aud"] = "00000003-0000-0000-c000-000000000000".into(),
+        IdTokenFlaw::WrongTenant => claims["tid"] = crate::scenario::OTHER_TENANT.into(),
+        IdTokenFlaw::Expired => {
+            for (claim, back) in [("iat", 7200), ("nbf", 7200), ("exp", 7200)] {
+                let t = claims[claim].as_u64().unwrap_or_default();
+                claims[claim] = t.saturating_sub(back).into();
+            }
+        }
+    }
+    format!("{header}.{}.{signature}", b64(&claims))
 }
 
 #[cfg(test)]

@@ -34,11 +34,15 @@ pub mod net;
 pub use exchange::{SmtpOutput, SmtpSession};
 pub use http::HttpResponse;
 pub use identity::handle_http;
-pub use scenario::{Aadsts, Approval, Case, Scenario, SendAsReply, SlowDown, SmtpCase};
+pub use scenario::{Aadsts, Approval, Case, IdTokenFlaw, Scenario, SendAsReply, SlowDown, SmtpCase};
 pub use world::{Account, ApprovalError, ReceivedMessage, Settings, World};
 
 /// The tenant id Microsoft uses for every personal Microsoft account (Outlook.com).
 pub const PERSONAL_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The scopes the device asks for (DESIGN.md, "Protocol facts").
+pub const DEVICE_SCOPE: &str =
+    "https://outlook.office.com/SMTP.Send offline_access openid profile email";
 
 /// The scope that lets a token authenticate SMTP AUTH XOAUTH2 at Exchange Online.
 pub const SMTP_SEND_SCOPE: &str = "https://outlook.office.com/SMTP.Send";

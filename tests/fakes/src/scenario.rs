@@ -124,6 +124,30 @@ impl Aadsts {
     }
 }
 
+/// What is wrong with the id_token of a successful sign-in: each must leave the device
+/// signed out, with a diagnosis that says which check failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdTokenFlaw {
+    /// A token as Microsoft issues it.
+    #[default]
+    None,
+    /// `aud` names another application (Microsoft Graph's id), not the client id.
+    WrongAudience,
+    /// `tid` names another organization ([`OTHER_TENANT`]) while `iss` names the account's
+    /// own: the token fits neither a tenant-id setting nor its own issuer.
+    WrongTenant,
+    /// `exp` (and `iat`, `nbf`) an hour in the past by the platform's own clock.
+    Expired,
+}
+
+/// The tenant id an id_token names under [`IdTokenFlaw::WrongTenant`] (made up).
+pub const OTHER_TENANT: &str = "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// The verification URI of [`Scenario::insecure_verification_uri`]: plain `http` to a
+/// public host, which the device must not show.
+pub const INSECURE_VERIFICATION_URI: &str = "http://microsoft.com/devicelogin";
+
 /// Exchange Online's behaviour at AUTH and after DATA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -143,6 +167,40 @@ pub enum SmtpCase {
     /// A Gmail-style `334 <base64 JSON>` error challenge at AUTH XOAUTH2; the client must
     /// answer with an empty line, then gets `535 5.7.3`.
     ErrorChallenge,
+    /// `535 5.7.139 Authentication unsuccessful, the request did not meet the criteria …`
+    /// at AUTH: Conditional Access or security defaults refuse the sign-in.
+    ConditionalAccess,
+    /// `535 5.7.3 Authentication unsuccessful` at AUTH, whatever the token (e.g. an
+    /// Outlook.com account whose sign-in is blocked).
+    AuthUnsuccessful,
+    /// `554 5.2.2 mailbox full; …QuotaExceededException…` after DATA: sent mail is kept
+    /// in Sent Items, so a full mailbox cannot send.
+    MailboxFull,
+    /// `550 5.2.251 Sender throttled due to continuous mailbox full errors.` at MAIL FROM.
+    ThrottledMailboxFull,
+    /// `550 5.2.252 Sender throttled due to continuous send as denied errors.` at MAIL FROM.
+    ThrottledSendAsDenied,
+    /// `550 5.2.253 Sender throttled due to continuous invalid license errors.` at MAIL FROM.
+    ThrottledInvalidLicense,
+    /// Outlook.com `554 5.2.0 …OutboundSpamException…` after DATA: the account is
+    /// blocked for sending spam.
+    OutboundSpam,
+    /// Send As is checked only at submission: MAIL FROM accepts any sender, and a From
+    /// header the account may not send as gets SendAsDenied after DATA (in the wording of
+    /// [`SendAsReply`]).
+    SendAsDeniedAfterData,
+    /// `421 4.3.2 Service not available, closing transmission channel` in reply to MAIL
+    /// FROM, then the connection closes: temporary, and the client sends nothing more.
+    ServiceUnavailableAfterMail,
+    /// `421 4.3.2 Service not available…` in reply to the final dot: not delivered.
+    ServiceUnavailableAtFinalDot,
+    /// The reply to the final dot comes after `millis` milliseconds (a slow server; RFC
+    /// 5321 gives the client 10 minutes). The named case waits
+    /// [`SLOW_FINAL_REPLY_MS`](crate::exchange::SLOW_FINAL_REPLY_MS).
+    SlowFinalReply { millis: u32 },
+    /// QUIT gets no `221`: the server just closes the connection (a failed QUIT, which
+    /// must not turn an accepted message into a failure).
+    QuitUnanswered,
 }
 
 /// Which wording a SendAs refusal after DATA uses.
@@ -165,6 +223,17 @@ pub struct Scenario {
     pub failure: Option<Aadsts>,
     pub smtp: SmtpCase,
     pub send_as_reply: SendAsReply,
+    /// What is wrong with the id_token of a successful sign-in.
+    #[serde(default)]
+    pub id_token: IdTokenFlaw,
+    /// Seconds the identity platform's clock is ahead of the true time (negative: behind),
+    /// as its `Date` header and id_token times show: to the device, its own clock looks
+    /// wrong by as much.
+    #[serde(default)]
+    pub clock_offset: i64,
+    /// Device-code replies name [`INSECURE_VERIFICATION_URI`] as the page to open.
+    #[serde(default)]
+    pub insecure_verification_uri: bool,
 }
 
 impl Default for Scenario {
@@ -175,6 +244,9 @@ impl Default for Scenario {
             failure: None,
             smtp: SmtpCase::Normal,
             send_as_reply: SendAsReply::Current,
+            id_token: IdTokenFlaw::None,
+            clock_offset: 0,
+            insecure_verification_uri: false,
         }
     }
 }
@@ -218,6 +290,18 @@ pub enum Case {
     NoEmailClaim,
     /// A personal Microsoft account (Outlook.com).
     PersonalAccount,
+    /// A personal Microsoft account whose sign-in Outlook.com refuses (`535 5.7.3`).
+    PersonalAccountAuthRefused,
+    /// The id_token of the sign-in is flawed: the device stays signed out.
+    IdToken(IdTokenFlaw),
+    /// The platform's clock is 2 hours ahead of the device's: a fresh id_token looks not
+    /// yet valid, and the device must say its own clock is wrong.
+    ServerClockAhead,
+    /// The platform's clock is 30 minutes behind the device's: sign-in works, with a
+    /// warning that the device's clock is wrong.
+    ServerClockBehind,
+    /// The device-code reply names a plain `http` page on a public host.
+    InsecureVerificationUri,
     /// An Exchange Online behaviour other than normal.
     Smtp(SmtpCase),
     /// SendAs refusals use the older 5.2.0 wording.
@@ -237,9 +321,18 @@ impl Case {
         ];
         all.extend(Aadsts::ALL.into_iter().map(Case::Refused));
         all.extend([
+            Case::IdToken(IdTokenFlaw::WrongAudience),
+            Case::IdToken(IdTokenFlaw::WrongTenant),
+            Case::IdToken(IdTokenFlaw::Expired),
+            Case::ServerClockAhead,
+            Case::ServerClockBehind,
+            Case::InsecureVerificationUri,
+        ]);
+        all.extend([
             Case::PrimaryDiffersFromUpn,
             Case::NoEmailClaim,
             Case::PersonalAccount,
+            Case::PersonalAccountAuthRefused,
         ]);
         all.extend(
             [
@@ -249,6 +342,20 @@ impl Case {
                 SmtpCase::ConcurrentLimit,
                 SmtpCase::SubmissionQuota,
                 SmtpCase::ErrorChallenge,
+                SmtpCase::ConditionalAccess,
+                SmtpCase::AuthUnsuccessful,
+                SmtpCase::MailboxFull,
+                SmtpCase::ThrottledMailboxFull,
+                SmtpCase::ThrottledSendAsDenied,
+                SmtpCase::ThrottledInvalidLicense,
+                SmtpCase::OutboundSpam,
+                SmtpCase::SendAsDeniedAfterData,
+                SmtpCase::ServiceUnavailableAfterMail,
+                SmtpCase::ServiceUnavailableAtFinalDot,
+                SmtpCase::SlowFinalReply {
+                    millis: crate::exchange::SLOW_FINAL_REPLY_MS,
+                },
+                SmtpCase::QuitUnanswered,
             ]
             .map(Case::Smtp),
         );
@@ -269,6 +376,17 @@ impl Case {
             Case::PrimaryDiffersFromUpn => "primary-differs-from-upn".into(),
             Case::NoEmailClaim => "no-email-claim".into(),
             Case::PersonalAccount => "personal-account".into(),
+            Case::IdToken(flaw) => match flaw {
+                IdTokenFlaw::None => "id-token-fine",
+                IdTokenFlaw::WrongAudience => "id-token-wrong-audience",
+                IdTokenFlaw::WrongTenant => "id-token-wrong-tenant",
+                IdTokenFlaw::Expired => "id-token-expired",
+            }
+            .into(),
+            Case::ServerClockAhead => "server-clock-ahead".into(),
+            Case::ServerClockBehind => "server-clock-behind".into(),
+            Case::InsecureVerificationUri => "http-verification-uri".into(),
+            Case::PersonalAccountAuthRefused => "personal-account-auth-refused".into(),
             Case::Smtp(s) => match s {
                 SmtpCase::Normal => "smtp-normal",
                 SmtpCase::AuthDisabledForTenant => "smtp-auth-disabled-tenant",
@@ -277,6 +395,18 @@ impl Case {
                 SmtpCase::ConcurrentLimit => "smtp-concurrent-limit",
                 SmtpCase::SubmissionQuota => "smtp-submission-quota",
                 SmtpCase::ErrorChallenge => "smtp-error-challenge",
+                SmtpCase::ConditionalAccess => "smtp-conditional-access",
+                SmtpCase::AuthUnsuccessful => "smtp-auth-unsuccessful",
+                SmtpCase::MailboxFull => "smtp-mailbox-full",
+                SmtpCase::ThrottledMailboxFull => "smtp-throttled-mailbox-full",
+                SmtpCase::ThrottledSendAsDenied => "smtp-throttled-send-as-denied",
+                SmtpCase::ThrottledInvalidLicense => "smtp-throttled-invalid-license",
+                SmtpCase::OutboundSpam => "smtp-outbound-spam",
+                SmtpCase::SendAsDeniedAfterData => "smtp-send-as-denied",
+                SmtpCase::ServiceUnavailableAfterMail => "smtp-421-after-mail",
+                SmtpCase::ServiceUnavailableAtFinalDot => "smtp-421-at-final-dot",
+                SmtpCase::SlowFinalReply { .. } => "smtp-slow-final-reply",
+                SmtpCase::QuitUnanswered => "smtp-quit-unanswered",
             }
             .into(),
             Case::LegacySendAsReply => "legacy-send-as-reply".into(),
@@ -334,6 +464,28 @@ impl Case {
             Case::PrimaryDiffersFromUpn => "The mailbox's primary address differs from its UPN.",
             Case::NoEmailClaim => "The id_token carries no email claim.",
             Case::PersonalAccount => "A personal Microsoft account (Outlook.com).",
+            Case::IdToken(flaw) => match flaw {
+                IdTokenFlaw::None => "The id_token is as Microsoft issues it.",
+                IdTokenFlaw::WrongAudience => {
+                    "The id_token was issued to another application (wrong aud)."
+                }
+                IdTokenFlaw::WrongTenant => {
+                    "The id_token names another tenant than its issuer and the device's setting."
+                }
+                IdTokenFlaw::Expired => "The id_token expired an hour ago.",
+            },
+            Case::ServerClockAhead => {
+                "The identity platform's clock is 2 hours ahead: the device's clock is wrong."
+            }
+            Case::ServerClockBehind => {
+                "The identity platform's clock is 30 minutes behind: sign-in warns about the clock."
+            }
+            Case::InsecureVerificationUri => {
+                "The device-code reply names a plain http page (http://microsoft.com/devicelogin)."
+            }
+            Case::PersonalAccountAuthRefused => {
+                "Outlook.com refuses the sign-in of a personal account (535 5.7.3)."
+            }
             Case::Smtp(s) => match s {
                 SmtpCase::Normal => "Exchange Online accepts authenticated mail.",
                 SmtpCase::AuthDisabledForTenant => {
@@ -346,8 +498,44 @@ impl Case {
                 SmtpCase::ConcurrentLimit => "Too many concurrent connections (432 4.3.2).",
                 SmtpCase::SubmissionQuota => "The submission quota is exceeded (554 5.2.0).",
                 SmtpCase::ErrorChallenge => "AUTH answers with a 334 error challenge, then 535.",
+                SmtpCase::ConditionalAccess => {
+                    "Conditional Access or security defaults refuse the sign-in (535 5.7.139)."
+                }
+                SmtpCase::AuthUnsuccessful => "Every sign-in is refused (535 5.7.3).",
+                SmtpCase::MailboxFull => {
+                    "The mailbox is full, so sent mail cannot be kept (554 5.2.2)."
+                }
+                SmtpCase::ThrottledMailboxFull => {
+                    "Throttled after continuous mailbox-full errors (550 5.2.251)."
+                }
+                SmtpCase::ThrottledSendAsDenied => {
+                    "Throttled after continuous SendAsDenied errors (550 5.2.252)."
+                }
+                SmtpCase::ThrottledInvalidLicense => {
+                    "Throttled after continuous invalid-license errors (550 5.2.253)."
+                }
+                SmtpCase::OutboundSpam => {
+                    "Outlook.com blocks the account for sending spam (554 5.2.0 OutboundSpamException)."
+                }
+                SmtpCase::SendAsDeniedAfterData => {
+                    "Send As is checked after DATA: another sender gets 554 5.2.252 SendAsDenied."
+                }
+                SmtpCase::ServiceUnavailableAfterMail => {
+                    "The server answers MAIL FROM with 421 4.3.2 and closes the connection."
+                }
+                SmtpCase::ServiceUnavailableAtFinalDot => {
+                    "The server answers the message with 421 4.3.2 and closes the connection."
+                }
+                SmtpCase::SlowFinalReply { .. } => {
+                    "The server takes a few seconds to accept the message (RFC 5321 allows 10 minutes)."
+                }
+                SmtpCase::QuitUnanswered => {
+                    "The server closes the connection instead of answering QUIT with 221."
+                }
             },
-            Case::LegacySendAsReply => "SendAs refusals use the older 554 5.2.0 wording.",
+            Case::LegacySendAsReply => {
+                "Send As is checked after DATA, with the older 554 5.2.0 SendAsDenied wording."
+            }
         }
     }
 
@@ -363,6 +551,10 @@ impl Case {
             | Case::PrimaryDiffersFromUpn
             | Case::NoEmailClaim
             | Case::PersonalAccount => auto,
+            Case::PersonalAccountAuthRefused => Scenario {
+                smtp: SmtpCase::AuthUnsuccessful,
+                ..auto
+            },
             Case::ManualApproval => Scenario::default(),
             Case::Declined => Scenario {
                 approval: Approval::Decline,
@@ -384,8 +576,26 @@ impl Case {
                 failure: Some(a),
                 ..auto
             },
+            Case::IdToken(flaw) => Scenario {
+                id_token: flaw,
+                ..auto
+            },
+            Case::ServerClockAhead => Scenario {
+                clock_offset: 2 * 3600,
+                ..auto
+            },
+            Case::ServerClockBehind => Scenario {
+                clock_offset: -30 * 60,
+                ..auto
+            },
+            Case::InsecureVerificationUri => Scenario {
+                insecure_verification_uri: true,
+                ..auto
+            },
             Case::Smtp(s) => Scenario { smtp: s, ..auto },
+            // The older wording is an after-DATA reply: MAIL FROM must let the sender pass.
             Case::LegacySendAsReply => Scenario {
+                smtp: SmtpCase::SendAsDeniedAfterData,
                 send_as_reply: SendAsReply::Legacy,
                 ..auto
             },
@@ -397,7 +607,9 @@ impl Case {
         match self {
             Case::PrimaryDiffersFromUpn => AccountKind::PrimaryDiffersFromUpn,
             Case::NoEmailClaim => AccountKind::NoEmailClaim,
-            Case::PersonalAccount => AccountKind::Personal,
+            Case::PersonalAccount
+            | Case::PersonalAccountAuthRefused
+            | Case::Smtp(SmtpCase::OutboundSpam) => AccountKind::Personal,
             _ => AccountKind::Work,
         }
     }

@@ -112,6 +112,16 @@ pub struct Settings {
     pub interval: u64,
     /// The registered application; `None` accepts any client id.
     pub client_id: Option<String>,
+    /// The scopes the registered application asks for, exactly (in any order): DESIGN.md's
+    /// `https://outlook.office.com/SMTP.Send offline_access openid profile email`. A
+    /// device-code request for another set gets AADSTS70011 (`invalid_scope`). `None`
+    /// accepts any scope (tests that need a token of another resource).
+    pub scope: Option<String>,
+    /// Whether each refresh token may be redeemed once only: a second use gets
+    /// `invalid_grant` (AADSTS70000), as a strict platform answers a replayed token.
+    /// Off by default: Entra ID keeps an already-redeemed refresh token valid. On in the
+    /// race tests, where a client that spends a rotated token must not sign out.
+    pub single_use_refresh_tokens: bool,
     /// The application's display name, quoted by AADSTS65001 and 50194.
     pub app_name: String,
     /// The front-end host name in SMTP greetings and diagnostics.
@@ -130,6 +140,11 @@ pub struct Settings {
     pub keep_raw_up_to: usize,
     /// Messages the mailbox keeps; past it the oldest goes.
     pub mailbox_capacity: usize,
+    /// Longest SMTP command line accepted, CRLF included: 512 (RFC 5321 §4.5.3.1.4), as a
+    /// strict server (Dovecot) enforces, so `AUTH XOAUTH2 <response>` with a Microsoft
+    /// token gets `500 5.5.2 Line too long`. Exchange Online itself tolerates longer AUTH
+    /// lines: raise it (e.g. to `exchange::MAX_LINE`) to stand in for that leniency.
+    pub max_command_line: usize,
 }
 
 impl Default for Settings {
@@ -139,6 +154,8 @@ impl Default for Settings {
             code_lifetime: 900,
             interval: 5,
             client_id: None,
+            scope: Some(crate::DEVICE_SCOPE.into()),
+            single_use_refresh_tokens: false,
             app_name: "MFP Scan to Email".into(),
             smtp_host: "PH7P220CA0011.outlook.office365.com".into(),
             mailbox_host: "PH7PR11MB5987.namprd11.prod.outlook.com".into(),
@@ -147,6 +164,7 @@ impl Default for Settings {
             messages_per_minute: 30,
             keep_raw_up_to: 4 * 1024 * 1024,
             mailbox_capacity: 200,
+            max_command_line: crate::exchange::MAX_COMMAND_LINE,
         }
     }
 }
@@ -218,6 +236,8 @@ pub(crate) enum Decision {
 pub(crate) struct DeviceGrant {
     pub user_code: String,
     pub client_id: String,
+    /// The tenant segment of the request that issued the code: it is redeemed there only.
+    pub tenant: String,
     pub scope: String,
     pub issued: Duration,
     pub expires: Duration,
@@ -266,9 +286,14 @@ pub(crate) struct State {
     pub sessions: HashMap<String, u32>,
     /// Submission times per lower-cased UPN, for the per-minute limit.
     pub submissions: HashMap<String, VecDeque<Duration>>,
-    /// Requests received per identity endpoint (`devicecode`, `token`), for benchmarks
-    /// and tests that count polls. Two keys at most.
+    /// Requests received per identity endpoint (`devicecode`, `token`) and SMTP
+    /// connections (`smtp`), for benchmarks and tests that count. Three keys at most.
     pub requests: HashMap<&'static str, u64>,
+    /// Lines sent to the Exchange fake, redacted (see `World::smtp_commands`).
+    pub smtp_log: VecDeque<String>,
+    /// Run once when the next token request arrives, before it is answered (see
+    /// [`World::before_next_token_reply`]).
+    pub token_hook: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl State {
@@ -355,6 +380,8 @@ impl World {
                 sessions: HashMap::new(),
                 submissions: HashMap::new(),
                 requests: HashMap::new(),
+                smtp_log: VecDeque::new(),
+                token_hook: None,
             })),
         }
     }
@@ -469,8 +496,22 @@ impl World {
         self.lock().mailbox.clear();
     }
 
+    /// Runs `hook` when the next request to the token endpoint arrives, before it is
+    /// answered: tests put what another device does while a poll or a refresh is in flight
+    /// there (a reset, a sign-out), deterministically. The hook runs on the server's
+    /// thread, without the world locked.
+    pub fn before_next_token_reply(&self, hook: impl FnOnce() + Send + 'static) {
+        self.lock().token_hook = Some(Box::new(hook));
+    }
+
+    /// Takes the hook set by [`World::before_next_token_reply`], if any.
+    pub(crate) fn take_token_hook(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.lock().token_hook.take()
+    }
+
     /// Requests the identity fake received at `endpoint` (`"devicecode"` or `"token"`),
-    /// whatever their answer; any other name counts 0.
+    /// whatever their answer, or connections the Exchange fake took (`"smtp"`); any other
+    /// name counts 0.
     pub fn requests(&self, endpoint: &str) -> u64 {
         self.lock().requests.get(endpoint).copied().unwrap_or(0)
     }
@@ -480,6 +521,7 @@ impl World {
         let key = match endpoint {
             "devicecode" => "devicecode",
             "token" => "token",
+            "smtp" => "smtp",
             _ => return,
         };
         let mut state = self.lock();

@@ -74,6 +74,68 @@ fn after(b: u8) -> At {
     if b == b'\r' { At::Cr } else { At::Inside }
 }
 
+/// What DATA's raw (still dot-stuffed) lines broke, checked as they stream by: a bare LF
+/// (RFC 5321 §2.3.8), a line over 998 octets before stuffing (RFC 5322 §2.1.1), 8-bit
+/// bytes (allowed only after `BODY=8BITMIME` or `SMTPUTF8`).
+#[derive(Clone, Debug, Default)]
+pub struct LineCheck {
+    /// Octets of the current line so far, CR and LF and a stuffing dot not counted.
+    line_len: usize,
+    /// The current line began with a (stuffing) dot.
+    stuffed: bool,
+    /// The previous byte was CR.
+    after_cr: bool,
+    bare_lf: bool,
+    long_line: bool,
+    eight_bit: bool,
+}
+
+impl LineCheck {
+    pub fn push(&mut self, raw: &[u8]) {
+        for &b in raw {
+            match b {
+                b'\n' => {
+                    self.bare_lf |= !self.after_cr;
+                    self.line_len = 0;
+                    self.stuffed = false;
+                }
+                b'\r' => {}
+                b'.' if self.line_len == 0 && !self.stuffed && !self.after_cr => {
+                    self.stuffed = true;
+                }
+                _ => {
+                    self.eight_bit |= b >= 0x80;
+                    // A bare CR before this byte was data too.
+                    self.line_len += 1 + usize::from(self.after_cr);
+                    self.long_line |= self.line_len > MAX_LINE_OCTETS;
+                }
+            }
+            self.after_cr = b == b'\r';
+        }
+    }
+
+    /// The reply refusing the message, if it broke a rule. `eight_bit_allowed`: the
+    /// client gave `BODY=8BITMIME` or `SMTPUTF8`.
+    pub fn refusal(&self, eight_bit_allowed: bool) -> Option<&'static str> {
+        if self.bare_lf {
+            Some(
+                "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds, which cannot be sent via DATA",
+            )
+        } else if self.long_line {
+            Some(
+                "554 5.6.0 Message line too long: a line has more than 998 octets (RFC 5322 section 2.1.1)",
+            )
+        } else if self.eight_bit && !eight_bit_allowed {
+            Some("554 5.6.1 Message contains 8-bit data, but MAIL FROM did not give BODY=8BITMIME")
+        } else {
+            None
+        }
+    }
+}
+
+/// Longest line of a message, CRLF excluded (RFC 5322 §2.1.1).
+const MAX_LINE_OCTETS: usize = 998;
+
 /// Counts, hashes and keeps a message's bytes within limits.
 pub struct Sink {
     size: u64,

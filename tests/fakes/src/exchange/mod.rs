@@ -25,11 +25,20 @@ use crate::clock::{iso_millis, rfc5322};
 use crate::random;
 use crate::scenario::{SendAsReply, SmtpCase};
 use crate::world::{Account, ReceivedMessage, Settings, World};
-use data::{DotReader, Sink};
+use data::{DotReader, LineCheck, Sink};
 
-/// Longest command line accepted, without CRLF. RFC 5321 says 512, but an
-/// `AUTH XOAUTH2` line carries a token of several kilobytes.
+/// Longest line accepted at all, without CRLF: the XOAUTH2 response after `334` carries
+/// a token of several kilobytes (RFC 4954 allows 12,288 octets for it).
 pub const MAX_LINE: usize = 16 * 1024;
+/// Longest command line by default, CRLF included (RFC 5321 §4.5.3.1.4;
+/// [`Settings::max_command_line`]). A longer one, such as `AUTH XOAUTH2 <response>` with a
+/// Microsoft token, is refused `500 5.5.2 Line too long` as a strict server (Dovecot's
+/// submission service) refuses it: RFC 4954 §4 sends such a response after `334` instead.
+pub const MAX_COMMAND_LINE: usize = 512;
+/// Longest line of a message, CRLF excluded (RFC 5322 §2.1.1).
+pub const MAX_MESSAGE_LINE: usize = 998;
+/// How long [`SmtpCase::SlowFinalReply`]'s named case waits before its `250`.
+pub const SLOW_FINAL_REPLY_MS: u32 = 3_000;
 /// Most recipients per message (Exchange Online: 500).
 pub const MAX_RECIPIENTS: usize = 500;
 /// Refused commands after which the session is closed.
@@ -47,6 +56,8 @@ pub struct SmtpOutput {
     pub start_tls: bool,
     /// Send `reply`, then close the connection.
     pub close: bool,
+    /// Wait this long before sending `reply` (a slow server, [`SmtpCase::SlowFinalReply`]).
+    pub delay: Duration,
 }
 
 /// What the session expects next.
@@ -62,8 +73,8 @@ enum Mode {
     /// AUTH LOGIN's user name, then password.
     LoginUser,
     LoginPassword,
-    /// DATA's body.
-    Data(DotReader),
+    /// DATA's body, and what its raw lines broke.
+    Data(DotReader, LineCheck),
     /// A BDAT chunk: bytes still to come, whether it is the last, and the refusal to send
     /// once it has been read (RFC 3030: a refused chunk is still consumed).
     Bdat {
@@ -77,6 +88,8 @@ enum Mode {
 struct Envelope {
     from: String,
     rcpt: Vec<String>,
+    /// `BODY=8BITMIME` (or `SMTPUTF8`) was given: 8-bit message bytes are allowed.
+    eight_bit: bool,
 }
 
 /// One SMTP connection to the Exchange fake.
@@ -100,6 +113,7 @@ pub struct SmtpSession {
 impl SmtpSession {
     /// A new connection from `peer` (an IP address, shown in the EHLO reply) at `now`.
     pub fn new(world: World, peer: &str, now: Duration) -> Self {
+        world.count_request("smtp");
         let settings = world.settings();
         Self {
             world,
@@ -149,20 +163,35 @@ impl SmtpSession {
     }
 
     /// Feeds bytes the client sent at `now`; returns the replies and what to do next.
+    /// Bytes after the session closed (QUIT, or a `421`) get no reply; they are recorded
+    /// as `after close: …` in [`World::smtp_commands`], since a client must not send them.
     pub fn feed(&mut self, input: &[u8], now: Duration) -> SmtpOutput {
         let mut out = SmtpOutput::default();
+        if self.closed {
+            let text = String::from_utf8_lossy(input);
+            for line in text.split_terminator('\n') {
+                let line: String = line.trim_end_matches('\r').chars().take(80).collect();
+                self.world.log_smtp(format!("after close: {line}"));
+            }
+            out.close = true;
+            return out;
+        }
         let mut rest = input;
         while !rest.is_empty() && !self.closed {
             match &mut self.mode {
-                Mode::Data(reader) => {
+                Mode::Data(reader, check) => {
                     let sink = self
                         .message
                         .get_or_insert_with(|| Sink::new(self.settings.keep_raw_up_to));
                     let (used, done) = reader.push(rest, sink);
+                    check.push(&rest[..used]);
                     rest = &rest[used..];
                     if done {
-                        self.mode = Mode::Command;
-                        self.end_of_message(now, &mut out);
+                        let Mode::Data(_, check) = std::mem::replace(&mut self.mode, Mode::Command)
+                        else {
+                            unreachable!("matched Mode::Data above")
+                        };
+                        self.end_of_message(now, Some(check), &mut out);
                     }
                 }
                 Mode::Bdat { remaining, .. } => {
@@ -192,9 +221,18 @@ impl SmtpSession {
                         } else {
                             self.line.extend_from_slice(segment);
                             let mut line = std::mem::take(&mut self.line);
+                            let crlf_len = line.len() + 1;
                             if line.last() == Some(&b'\r') {
                                 line.pop();
                             }
+                            if matches!(self.mode, Mode::Command)
+                                && crlf_len > self.settings.max_command_line
+                            {
+                                self.log_line(&line, " (refused: line too long)");
+                                self.reply(&mut out, "500 5.5.2 Line too long".into());
+                                continue;
+                            }
+                            self.log_line(&line, "");
                             self.handle_line(&line, now, &mut out);
                             if out.start_tls {
                                 // Anything pipelined after STARTTLS is not trusted (RFC 3207).
@@ -236,6 +274,32 @@ impl SmtpSession {
         out.reply.extend_from_slice(b"\r\n");
     }
 
+    /// Records a line the client sent in [`World::smtp_commands`], the token redacted:
+    /// an XOAUTH2 or LOGIN response shows as its length only.
+    fn log_line(&self, line: &[u8], note: &str) {
+        let text = String::from_utf8_lossy(line);
+        let secret = |what: &str, len: usize| format!("<{what}, {len} octets>");
+        let shown = match self.mode {
+            Mode::XoauthBlob => secret("XOAUTH2 response", line.len()),
+            Mode::LoginUser | Mode::LoginPassword => secret("LOGIN response", line.len()),
+            Mode::ChallengeAnswer if line.is_empty() => "<empty line>".into(),
+            Mode::ChallengeAnswer => secret("non-empty answer", line.len()),
+            _ => match text.split_once(' ') {
+                Some((verb, rest)) if verb.eq_ignore_ascii_case("AUTH") => {
+                    match rest.split_once(' ') {
+                        Some((mechanism, response)) => format!(
+                            "AUTH {mechanism} {}",
+                            secret("initial response", response.len())
+                        ),
+                        None => text.into_owned(),
+                    }
+                }
+                _ => text.chars().take(200).collect(),
+            },
+        };
+        self.world.log_smtp(format!("{shown}{note}"));
+    }
+
     /// `[host time session]`: the diagnostics Exchange appends to refusals.
     fn stamp(&self, now: Duration) -> String {
         format!(
@@ -250,11 +314,19 @@ impl SmtpSession {
         let text = String::from_utf8_lossy(line);
         match std::mem::replace(&mut self.mode, Mode::Command) {
             Mode::XoauthBlob => {
-                if text.trim() == "*" {
+                if text == "*" {
                     self.reply(out, "501 5.7.0 Authentication cancelled".into());
                 } else {
-                    self.check_xoauth2(text.trim(), now, out);
+                    self.check_xoauth2(&text, now, out);
                 }
+            }
+            // The only answer to an error challenge is an empty line (what Google
+            // documents for XOAUTH2); anything else is a syntax error, not a new try.
+            Mode::ChallengeAnswer if !line.is_empty() => {
+                self.reply(
+                    out,
+                    "501 5.5.2 Syntax error: answer the error challenge with an empty line".into(),
+                );
             }
             Mode::ChallengeAnswer => {
                 let stamp = self.stamp(now);
@@ -337,7 +409,7 @@ impl SmtpSession {
                     self.reply(out, refusal);
                 } else {
                     self.message = Some(Sink::new(self.settings.keep_raw_up_to));
-                    self.mode = Mode::Data(DotReader::new());
+                    self.mode = Mode::Data(DotReader::new(), LineCheck::default());
                     self.reply(out, "354 Start mail input; end with <CRLF>.<CRLF>".into());
                 }
             }
@@ -349,11 +421,23 @@ impl SmtpSession {
             "NOOP" => self.reply(out, "250 2.0.0 OK".into()),
             "VRFY" => self.reply(out, "252 2.1.5 Cannot VRFY user".into()),
             "QUIT" => {
-                self.reply(out, "221 2.0.0 Service closing transmission channel".into());
+                if self.world.scenario().smtp != SmtpCase::QuitUnanswered {
+                    self.reply(out, "221 2.0.0 Service closing transmission channel".into());
+                }
                 self.closed = true;
             }
             _ => self.reply(out, "500 5.3.3 Unrecognized command".into()),
         }
+    }
+
+    /// `421 4.3.2 Service not available`: Exchange closes the connection, whatever the
+    /// client was doing (DESIGN.md). Whatever the client sends after it is recorded.
+    fn service_unavailable(&mut self, out: &mut SmtpOutput) {
+        self.reply(
+            out,
+            "421 4.3.2 Service not available, closing transmission channel".into(),
+        );
+        self.closed = true;
     }
 
     /// Drops the transaction in progress (not the authentication).
@@ -389,7 +473,7 @@ impl SmtpSession {
             return self.reply(out, "503 5.5.1 Bad sequence of commands".into());
         }
         let (mechanism, initial) = match args.split_once(' ') {
-            Some((m, i)) => (m, Some(i.trim())),
+            Some((m, i)) => (m, Some(i)),
             None => (args, None),
         };
         match (mechanism.to_ascii_uppercase().as_str(), initial) {
@@ -424,6 +508,18 @@ impl SmtpSession {
                     format!("535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. Contact your administrator. {stamp}"),
                 );
             }
+            SmtpCase::ConditionalAccess => {
+                return self.reply(
+                    out,
+                    format!("535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator. {stamp}"),
+                );
+            }
+            SmtpCase::AuthUnsuccessful => {
+                return self.reply(
+                    out,
+                    format!("535 5.7.3 Authentication unsuccessful {stamp}"),
+                );
+            }
             SmtpCase::ErrorChallenge => {
                 self.mode = Mode::ChallengeAnswer;
                 let challenge = STANDARD.encode(
@@ -434,15 +530,17 @@ impl SmtpSession {
             _ => {}
         }
         let unsuccessful = format!("535 5.7.3 Authentication unsuccessful {stamp}");
-        let account = STANDARD
-            .decode(blob.trim())
-            .ok()
-            .and_then(|decoded| parse_xoauth2(&decoded))
-            .and_then(|(user, token)| {
-                self.world
-                    .token_account(&token, SMTP_SEND_SCOPE, now)
-                    .filter(|account| account.upn.eq_ignore_ascii_case(&user))
-            });
+        let Ok(decoded) = STANDARD.decode(blob) else {
+            return self.reply(
+                out,
+                "501 5.5.2 Cannot Base64-decode Client responses".into(),
+            );
+        };
+        let account = parse_xoauth2(&decoded).and_then(|(user, token)| {
+            self.world
+                .token_account(&token, SMTP_SEND_SCOPE, now)
+                .filter(|account| account.upn.eq_ignore_ascii_case(&user))
+        });
         let Some(account) = account else {
             return self.reply(out, unsuccessful);
         };
@@ -466,9 +564,14 @@ impl SmtpSession {
         let Some((address, params)) = path_argument(args, "FROM:") else {
             return self.reply(out, "501 5.1.7 Invalid address".into());
         };
+        let mut eight_bit = false;
         for param in params.split_whitespace() {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
-            if key.eq_ignore_ascii_case("SIZE") {
+            if key.eq_ignore_ascii_case("SMTPUTF8")
+                || (key.eq_ignore_ascii_case("BODY") && value.eq_ignore_ascii_case("8BITMIME"))
+            {
+                eight_bit = true;
+            } else if key.eq_ignore_ascii_case("SIZE") {
                 match value.parse::<u64>() {
                     Ok(size) if size > self.settings.max_message_size => {
                         return self.reply(
@@ -481,10 +584,28 @@ impl SmtpSession {
                 }
             }
         }
-        let allowed = self
-            .account
-            .as_ref()
-            .is_some_and(|a| a.may_send_as(&address));
+        // Continuous-error throttling refuses the sender, whoever it is, at MAIL FROM.
+        let throttled = match self.world.scenario().smtp {
+            SmtpCase::ThrottledMailboxFull => {
+                Some("251 Sender throttled due to continuous mailbox full errors.")
+            }
+            SmtpCase::ThrottledSendAsDenied => {
+                Some("252 Sender throttled due to continuous send as denied errors.")
+            }
+            SmtpCase::ThrottledInvalidLicense => {
+                Some("253 Sender throttled due to continuous invalid license errors.")
+            }
+            _ => None,
+        };
+        if let Some(throttled) = throttled {
+            return self.reply(out, format!("550 5.2.{throttled}"));
+        }
+        let after_data = self.world.scenario().smtp == SmtpCase::SendAsDeniedAfterData;
+        let allowed = after_data
+            || self
+                .account
+                .as_ref()
+                .is_some_and(|a| a.may_send_as(&address));
         if !allowed {
             let stamp = self.stamp(now);
             return self.reply(
@@ -492,9 +613,13 @@ impl SmtpSession {
                 format!("550 5.7.60 SMTP; Client does not have permissions to send as this sender {stamp}"),
             );
         }
+        if self.world.scenario().smtp == SmtpCase::ServiceUnavailableAfterMail {
+            return self.service_unavailable(out);
+        }
         self.envelope = Some(Envelope {
             from: address,
             rcpt: Vec::new(),
+            eight_bit,
         });
         self.reply(out, "250 2.1.0 Sender OK".into());
     }
@@ -561,15 +686,16 @@ impl SmtpSession {
             return self.reply(out, refusal);
         }
         if last {
-            self.end_of_message(now, out);
+            self.end_of_message(now, None, out);
         } else {
             let size = self.message.as_ref().map_or(0, Sink::size);
             self.reply(out, format!("250 2.0.0 {size} bytes received"));
         }
     }
 
-    /// The checks Exchange makes once the whole message is in, then delivery.
-    fn end_of_message(&mut self, now: Duration, out: &mut SmtpOutput) {
+    /// The checks Exchange makes once the whole message is in, then delivery. `lines`:
+    /// what DATA's raw lines broke (BDAT carries binary, unchecked).
+    fn end_of_message(&mut self, now: Duration, lines: Option<LineCheck>, out: &mut SmtpOutput) {
         let (Some(sink), Some(envelope), Some(account)) = (
             self.message.take(),
             self.envelope.take(),
@@ -577,6 +703,27 @@ impl SmtpSession {
         ) else {
             return self.reply(out, "503 5.5.1 Bad sequence of commands".into());
         };
+        let scenario = self.world.scenario();
+        match scenario.smtp {
+            SmtpCase::ServiceUnavailableAtFinalDot => return self.service_unavailable(out),
+            SmtpCase::SlowFinalReply { millis } => {
+                out.delay = Duration::from_millis(u64::from(millis));
+            }
+            _ => {}
+        }
+        if let Some(lines) = lines
+            && let Some(refusal) = lines.refusal(envelope.eight_bit)
+        {
+            return self.reply(out, refusal.into());
+        }
+        let headers = sink.headers().to_vec();
+        if header_value(&headers, "From").is_none_or(|from| addresses(&from).is_empty()) {
+            // RFC 5322 §3.6: From is required; Exchange Online refuses such a message.
+            return self.reply(
+                out,
+                "550 5.6.0 Invalid message content: the message has no From header (RFC 5322 section 3.6)".into(),
+            );
+        }
         let mailbox_host = self.settings.mailbox_host.clone();
         if sink.size() > self.settings.max_message_size {
             return self.reply(
@@ -584,7 +731,6 @@ impl SmtpSession {
                 "552 5.3.4 Message size exceeds fixed maximum message size".into(),
             );
         }
-        let scenario = self.world.scenario();
         if scenario.smtp == SmtpCase::SubmissionQuota
             || !self.world.record_submission(&account.upn, now)
         {
@@ -593,7 +739,21 @@ impl SmtpSession {
                 format!("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message Cannot submit message. [Hostname={mailbox_host}]"),
             );
         }
-        let headers = sink.headers().to_vec();
+        match scenario.smtp {
+            SmtpCase::MailboxFull => {
+                return self.reply(
+                    out,
+                    format!("554 5.2.2 mailbox full; STOREDRV.Submission.Exception:QuotaExceededException.MapiExceptionQuotaExceeded; Failed to process message due to a permanent exception with message Cannot submit message. [Hostname={mailbox_host}]"),
+                );
+            }
+            SmtpCase::OutboundSpam => {
+                return self.reply(
+                    out,
+                    format!("554 5.2.0 STOREDRV.Submission.Exception:OutboundSpamException; Failed to process message due to a permanent exception with message WASCL UserAction verdict is not None. Actual verdict is Suspend, ShowTierUpgrade. OutboundSpamException: WASCL UserAction verdict is not None. Actual verdict is Suspend, ShowTierUpgrade.[Hostname={mailbox_host}]"),
+                );
+            }
+            _ => {}
+        }
         let from = header_value(&headers, "From")
             .map(|v| addresses(&v))
             .unwrap_or_default();
@@ -642,6 +802,27 @@ impl SmtpSession {
     }
 }
 
+impl World {
+    /// Every line clients sent to the Exchange fake, in order, across connections (the
+    /// most recent [`MAX_LOGGED_LINES`]): commands as sent, XOAUTH2 and LOGIN responses as
+    /// their length only, message content not at all; lines after the server closed the
+    /// session as `after close: …`. What a test checks the client's dialogue with.
+    pub fn smtp_commands(&self) -> Vec<String> {
+        self.lock().smtp_log.iter().cloned().collect()
+    }
+
+    pub(crate) fn log_smtp(&self, line: String) {
+        let mut state = self.lock();
+        if state.smtp_log.len() >= MAX_LOGGED_LINES {
+            state.smtp_log.pop_front();
+        }
+        state.smtp_log.push_back(line);
+    }
+}
+
+/// Lines [`World::smtp_commands`] keeps.
+pub const MAX_LOGGED_LINES: usize = 1000;
+
 impl Drop for SmtpSession {
     /// A closed connection gives its concurrent-session slot back.
     fn drop(&mut self) {
@@ -651,22 +832,19 @@ impl Drop for SmtpSession {
     }
 }
 
-/// `user` and `token` from a decoded XOAUTH2 response.
+/// `user` and `token` from a decoded XOAUTH2 response, which must be exactly
+/// `user=` U `^A` `auth=Bearer ` T `^A^A`: in that order, no other field, nothing trimmed,
+/// no empty user or token, no space in the token.
 fn parse_xoauth2(decoded: &[u8]) -> Option<(String, String)> {
     let text = std::str::from_utf8(decoded).ok()?;
-    let mut user = None;
-    let mut token = None;
-    for field in text.split('\x01') {
-        if let Some(u) = field.strip_prefix("user=") {
-            user = Some(u.to_string());
-        } else if let Some(auth) = field.strip_prefix("auth=") {
-            let (scheme, value) = auth.split_once(' ')?;
-            if scheme.eq_ignore_ascii_case("Bearer") {
-                token = Some(value.trim().to_string());
-            }
-        }
-    }
-    Some((user?, token?))
+    let rest = text.strip_prefix("user=")?.strip_suffix("\x01\x01")?;
+    let (user, auth) = rest.split_once('\x01')?;
+    let token = auth.strip_prefix("auth=Bearer ")?;
+    let valid = !user.is_empty()
+        && !token.is_empty()
+        && !token.contains(['\x01', ' '])
+        && !user.contains('\x01');
+    valid.then(|| (user.to_owned(), token.to_owned()))
 }
 
 /// The address and parameters of `FROM:<a@b> SIZE=1` (or `TO:`); `<>` gives "".

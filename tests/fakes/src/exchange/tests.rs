@@ -19,7 +19,9 @@ fn token_for(world: &World, scope: &str) -> String {
             .extend_pairs(pairs)
             .finish()
     };
-    let no_headers: [(&str, &str); 0] = [];
+    // A form, as the identity fake requires; any scope, so tokens of other resources exist.
+    let no_headers = [("content-type", "application/x-www-form-urlencoded")];
+    world.update_settings(|s| s.scope = None);
     let body = form(&[("client_id", "c"), ("scope", scope)]);
     let code = handle_http(
         world,
@@ -72,6 +74,13 @@ fn say(session: &mut SmtpSession, line: &str) -> String {
     String::from_utf8_lossy(&session.feed(format!("{line}\r\n").as_bytes(), T0).reply).into_owned()
 }
 
+/// `AUTH XOAUTH2` in the two-step form (RFC 4954 §4: the response is too long for one
+/// command line); returns the reply to the response.
+fn auth(session: &mut SmtpSession, response: &str) -> String {
+    assert_eq!(say(session, "AUTH XOAUTH2"), "334 \r\n");
+    say(session, response)
+}
+
 /// A session that has done EHLO, STARTTLS and EHLO again.
 fn after_tls(world: &World) -> SmtpSession {
     let mut s = SmtpSession::new(world.clone(), "127.0.0.1", T0);
@@ -86,7 +95,7 @@ fn after_tls(world: &World) -> SmtpSession {
 fn authenticated(world: &World) -> SmtpSession {
     let token = token(world);
     let mut s = after_tls(world);
-    assert!(say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &token))).starts_with("235 "));
+    assert!(auth(&mut s, &blob(UPN, &token)).starts_with("235 "));
     s
 }
 
@@ -158,11 +167,33 @@ fn a_valid_token_for_the_upn_authenticates_in_one_line_or_after_334() {
     let world = World::new(Scenario::default());
     let token = token(&world);
     let mut s = after_tls(&world);
+    // The one-line form with a Microsoft-sized token is longer than 512 octets.
+    let one_line = format!("AUTH XOAUTH2 {}", blob(UPN, &token));
+    assert!(one_line.len() > 2500);
+    assert_eq!(say(&mut s, &one_line), "500 5.5.2 Line too long\r\n");
+    assert!(s.account().is_none());
     assert_eq!(
-        say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &token))),
+        world.smtp_commands().last().map(String::as_str),
+        Some(
+            format!(
+                "AUTH XOAUTH2 <initial response, {} octets> (refused: line too long)",
+                one_line.len() - 13
+            )
+            .as_str()
+        )
+    );
+    // A short (non-Microsoft) response still fits on the line: the rule is the length.
+    let short = format!("AUTH XOAUTH2 {}", blob(UPN, "short-token"));
+    assert!(say(&mut s, &short).starts_with("535 5.7.3"));
+    assert_eq!(
+        auth(&mut s, &blob(UPN, &token)),
         "235 2.7.0 Authentication successful\r\n"
     );
     assert_eq!(s.account().map(|a| a.upn.as_str()), Some(UPN));
+    assert!(
+        !world.smtp_commands().concat().contains(&token[..40]),
+        "no token in the log"
+    );
 
     let mut s = after_tls(&world);
     assert_eq!(say(&mut s, "AUTH XOAUTH2"), "334 \r\n");
@@ -173,22 +204,47 @@ fn a_valid_token_for_the_upn_authenticates_in_one_line_or_after_334() {
 }
 
 #[test]
-fn wrong_user_unknown_token_or_garbage_is_535_5_7_3() {
+fn wrong_user_unknown_token_or_a_response_not_exactly_xoauth2_is_535_5_7_3() {
     let world = World::new(Scenario::default());
     let token = token(&world);
+    let raw = |text: String| STANDARD.encode(text);
     for attempt in [
         blob("scanner@contoso.com", &token),
         blob(UPN, "not-a-token"),
-        "!!!".into(),
         STANDARD.encode("user=x"),
+        // Exactly `user=…^Aauth=Bearer …^A^A`: no missing ^A^A, no other order, no extra
+        // field, no trimming, no other scheme spelling.
+        raw(format!("user={UPN}\x01auth=Bearer {token}")),
+        raw(format!("user={UPN}\x01auth=Bearer {token}\x01")),
+        raw(format!("auth=Bearer {token}\x01user={UPN}\x01\x01")),
+        raw(format!(
+            "user={UPN}\x01host=smtp.office365.com\x01auth=Bearer {token}\x01\x01"
+        )),
+        raw(format!("user={UPN}\x01auth=Bearer {token}\x01x=1\x01\x01")),
+        raw(format!("user={UPN}\x01auth=Bearer  {token}\x01\x01")),
+        raw(format!("user={UPN}\x01auth=Bearer {token} \x01\x01")),
+        raw(format!("user= {UPN}\x01auth=Bearer {token}\x01\x01")),
+        raw(format!("user={UPN}\x01auth=bearer {token}\x01\x01")),
     ] {
         let mut s = after_tls(&world);
-        let reply = say(&mut s, &format!("AUTH XOAUTH2 {attempt}"));
+        let reply = auth(&mut s, &attempt);
         assert!(
             reply.starts_with("535 5.7.3 Authentication unsuccessful ["),
             "{reply}"
         );
+        assert!(s.account().is_none());
     }
+    let mut s = after_tls(&world);
+    assert_eq!(
+        auth(&mut s, "!!!"),
+        "501 5.5.2 Cannot Base64-decode Client responses\r\n"
+    );
+    let mut s = after_tls(&world);
+    let padded = format!(" {}", blob(UPN, &token));
+    assert!(
+        auth(&mut s, &padded).starts_with("501 5.5.2"),
+        "no trimming of the line"
+    );
 }
 
 #[test]
@@ -196,23 +252,8 @@ fn the_upn_not_the_primary_address_must_be_the_xoauth2_user() {
     let world = World::for_case(Case::PrimaryDiffersFromUpn);
     let token = token(&world);
     let mut s = after_tls(&world);
-    assert!(
-        say(
-            &mut s,
-            &format!("AUTH XOAUTH2 {}", blob("scanner@contoso.com", &token))
-        )
-        .starts_with("535 5.7.3")
-    );
-    assert!(
-        say(
-            &mut s,
-            &format!(
-                "AUTH XOAUTH2 {}",
-                blob("mfp@contoso.onmicrosoft.com", &token)
-            )
-        )
-        .starts_with("235")
-    );
+    assert!(auth(&mut s, &blob("scanner@contoso.com", &token)).starts_with("535 5.7.3"));
+    assert!(auth(&mut s, &blob("mfp@contoso.onmicrosoft.com", &token)).starts_with("235"));
 }
 
 #[test]
@@ -220,14 +261,12 @@ fn a_token_without_smtp_send_or_past_expiry_is_refused() {
     let world = World::new(Scenario::default());
     let graph = token_for(&world, "https://graph.microsoft.com/User.Read openid");
     let mut s = after_tls(&world);
-    assert!(say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &graph))).starts_with("535 5.7.3"));
+    assert!(auth(&mut s, &blob(UPN, &graph)).starts_with("535 5.7.3"));
     let token = token(&world);
     let mut s = after_tls(&world);
     let late = T0 + Duration::from_secs(5401);
-    let reply = s.feed(
-        format!("AUTH XOAUTH2 {}\r\n", blob(UPN, &token)).as_bytes(),
-        late,
-    );
+    assert_eq!(s.feed(b"AUTH XOAUTH2\r\n", late).reply, b"334 \r\n");
+    let reply = s.feed(format!("{}\r\n", blob(UPN, &token)).as_bytes(), late);
     assert!(reply.reply.starts_with(b"535 5.7.3"));
 }
 
@@ -251,7 +290,7 @@ fn smtp_auth_disabled_and_security_defaults_are_535_5_7_139() {
         let world = World::for_case(Case::Smtp(case));
         let token = token(&world);
         let mut s = after_tls(&world);
-        let reply = say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &token)));
+        let reply = auth(&mut s, &blob(UPN, &token));
         assert!(reply.starts_with(expected), "{reply}");
     }
 }
@@ -261,13 +300,21 @@ fn error_challenge_is_334_json_then_535_after_the_empty_line() {
     let world = World::for_case(Case::Smtp(SmtpCase::ErrorChallenge));
     let token = token(&world);
     let mut s = after_tls(&world);
-    let reply = say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &token)));
+    let reply = auth(&mut s, &blob(UPN, &token));
     let challenge = reply.trim_end().strip_prefix("334 ").unwrap_or_default();
     let json: serde_json::Value =
         serde_json::from_slice(&STANDARD.decode(challenge).unwrap_or_default()).unwrap_or_default();
     assert_eq!(json["status"], "400");
     assert_eq!(json["schemes"], "Bearer");
     assert!(say(&mut s, "").starts_with("535 5.7.3 Authentication unsuccessful"));
+
+    // Anything but an empty line is refused: it is no answer to the challenge.
+    let mut s = after_tls(&world);
+    assert!(auth(&mut s, &blob(UPN, &token)).starts_with("334 "));
+    assert_eq!(
+        say(&mut s, "*"),
+        "501 5.5.2 Syntax error: answer the error challenge with an empty line\r\n"
+    );
 }
 
 #[test]
@@ -277,11 +324,11 @@ fn a_fourth_concurrent_session_of_one_account_gets_432_until_one_closes() {
     assert_eq!(world.open_sessions(UPN), 3);
     let token = token(&world);
     let mut fourth = after_tls(&world);
-    let reply = say(&mut fourth, &format!("AUTH XOAUTH2 {}", blob(UPN, &token)));
+    let reply = auth(&mut fourth, &blob(UPN, &token));
     assert!(reply.starts_with("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. ["));
     drop(sessions);
     assert_eq!(world.open_sessions(UPN), 0);
-    assert!(say(&mut fourth, &format!("AUTH XOAUTH2 {}", blob(UPN, &token))).starts_with("235"));
+    assert!(auth(&mut fourth, &blob(UPN, &token)).starts_with("235"));
 }
 
 #[test]
@@ -289,7 +336,7 @@ fn concurrent_limit_scenario_refuses_the_first_session_too() {
     let world = World::for_case(Case::Smtp(SmtpCase::ConcurrentLimit));
     let token = token(&world);
     let mut s = after_tls(&world);
-    assert!(say(&mut s, &format!("AUTH XOAUTH2 {}", blob(UPN, &token))).starts_with("432 4.3.2"));
+    assert!(auth(&mut s, &blob(UPN, &token)).starts_with("432 4.3.2"));
 }
 
 #[test]
@@ -423,7 +470,7 @@ fn commands_out_of_order_get_503() {
 fn pipelined_commands_get_their_replies_in_order() {
     let world = World::new(Scenario::default());
     let mut s = authenticated(&world);
-    let out = s.feed(b"MAIL FROM:<mfp@contoso.com>\r\nRCPT TO:<a@b.c>\r\nDATA\r\nSubject: p\r\n\r\nhi\r\n.\r\nQUIT\r\n", T0);
+    let out = s.feed(b"MAIL FROM:<mfp@contoso.com>\r\nRCPT TO:<a@b.c>\r\nDATA\r\nFrom: mfp@contoso.com\r\nSubject: p\r\n\r\nhi\r\n.\r\nQUIT\r\n", T0);
     let text = String::from_utf8_lossy(&out.reply);
     let codes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
     assert_eq!(codes, ["250", "250", "354", "250", "221"]);
@@ -436,7 +483,7 @@ fn data_split_into_single_bytes_arrives_whole() {
     let mut s = authenticated(&world);
     let mut replies = Vec::new();
     for b in
-        b"MAIL FROM:<mfp@contoso.com>\r\nRCPT TO:<a@b.c>\r\nDATA\r\nSubject: s\r\n\r\n..x\r\n.\r\n"
+        b"MAIL FROM:<mfp@contoso.com>\r\nRCPT TO:<a@b.c>\r\nDATA\r\nFrom: mfp@contoso.com\r\n\r\n..x\r\n.\r\n"
     {
         replies.extend(s.feed(&[*b], T0).reply);
     }
@@ -446,7 +493,7 @@ fn data_split_into_single_bytes_arrives_whole() {
     );
     assert_eq!(
         world.messages()[0].raw.as_deref(),
-        Some(&b"Subject: s\r\n\r\n.x\r\n"[..])
+        Some(&b"From: mfp@contoso.com\r\n\r\n.x\r\n"[..])
     );
 }
 
@@ -456,15 +503,18 @@ fn bdat_chunks_are_read_by_size() {
     let mut s = authenticated(&world);
     say(&mut s, "MAIL FROM:<mfp@contoso.com>");
     say(&mut s, "RCPT TO:<a@b.c>");
-    let out = s.feed(b"BDAT 14\r\nSubject: b\r\n\r\nBDAT 2 LAST\r\nhi", T0);
+    let out = s.feed(
+        b"BDAT 25\r\nFrom: mfp@contoso.com\r\n\r\nBDAT 2 LAST\r\nhi",
+        T0,
+    );
     let text = String::from_utf8_lossy(&out.reply);
     assert!(
-        text.starts_with("250 2.0.0 14 bytes received\r\n250 2.0.0 OK <"),
+        text.starts_with("250 2.0.0 25 bytes received\r\n250 2.0.0 OK <"),
         "{text}"
     );
     assert_eq!(
         world.messages()[0].raw.as_deref(),
-        Some(&b"Subject: b\r\n\r\nhi"[..])
+        Some(&b"From: mfp@contoso.com\r\n\r\nhi"[..])
     );
 }
 
@@ -510,4 +560,105 @@ fn quit_closes_with_221() {
         b"221 2.0.0 Service closing transmission channel\r\n"
     );
     assert!(out.close);
+}
+
+/// MAIL (with `mail_params`), RCPT and DATA, then `message` as sent on the wire (ending
+/// in CRLF, the final dot added here); returns the reply to the final dot.
+fn submit(s: &mut SmtpSession, mail_params: &str, message: &[u8]) -> String {
+    assert!(say(s, &format!("MAIL FROM:<mfp@contoso.com>{mail_params}")).starts_with("250"));
+    assert!(say(s, "RCPT TO:<someone@fabrikam.com>").starts_with("250"));
+    assert!(say(s, "DATA").starts_with("354"));
+    let mut wire = message.to_vec();
+    wire.extend_from_slice(b".\r\n");
+    String::from_utf8_lossy(&s.feed(&wire, T0).reply).into_owned()
+}
+
+#[test]
+fn messages_breaking_smtp_or_rfc_5322_are_refused_as_a_strict_server_does() {
+    const OK: &[u8] = b"From: mfp@contoso.com\r\nSubject: s\r\n\r\nbody\r\n";
+    let world = World::new(Scenario::default());
+    let mut s = authenticated(&world);
+    assert!(submit(&mut s, "", OK).starts_with("250 2.0.0 OK"));
+
+    let long_line = format!("From: mfp@contoso.com\r\n\r\n{}\r\n", "x".repeat(999));
+    let at_limit = format!("From: mfp@contoso.com\r\n\r\n.{}\r\n", "x".repeat(998));
+    let cases: [(&str, &[u8], &str); 6] = [
+        (
+            "",
+            b"From: mfp@contoso.com\r\n\r\nbare\nLF\r\n",
+            "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal",
+        ),
+        ("", long_line.as_bytes(), "554 5.6.0 Message line too long"),
+        (
+            "",
+            "From: mfp@contoso.com\r\n\r\nGrüße\r\n".as_bytes(),
+            "554 5.6.1 Message contains 8-bit data",
+        ),
+        (
+            "",
+            b"Subject: no sender\r\n\r\nbody\r\n",
+            "550 5.6.0 Invalid message content: the message has no From header",
+        ),
+        (
+            " BODY=8BITMIME",
+            "From: mfp@contoso.com\r\n\r\nGrüße\r\n".as_bytes(),
+            "250 2.0.0 OK",
+        ),
+        // 998 octets after unstuffing the leading dot: within the limit.
+        ("", at_limit.as_bytes(), "250 2.0.0 OK"),
+    ];
+    for (params, message, expected) in cases {
+        let mut s = authenticated(&world);
+        let reply = submit(&mut s, params, message);
+        assert!(reply.starts_with(expected), "{expected}: {reply}");
+    }
+    assert_eq!(world.messages().len(), 3);
+}
+
+#[test]
+fn a_421_closes_the_session_and_what_follows_is_recorded() {
+    let world = World::for_case(Case::Smtp(SmtpCase::ServiceUnavailableAfterMail));
+    let mut s = authenticated(&world);
+    let out = s.feed(b"MAIL FROM:<mfp@contoso.com>\r\n", T0);
+    assert_eq!(
+        out.reply,
+        b"421 4.3.2 Service not available, closing transmission channel\r\n"
+    );
+    assert!(out.close);
+    assert!(s.feed(b"QUIT\r\n", T0).reply.is_empty());
+    assert_eq!(
+        world.smtp_commands().last().map(String::as_str),
+        Some("after close: QUIT")
+    );
+
+    let world = World::for_case(Case::Smtp(SmtpCase::ServiceUnavailableAtFinalDot));
+    let mut s = authenticated(&world);
+    let reply = submit(&mut s, "", b"From: mfp@contoso.com\r\n\r\nx\r\n");
+    assert!(
+        reply.starts_with("421 4.3.2 Service not available"),
+        "{reply}"
+    );
+    assert!(s.is_closed() && world.messages().is_empty());
+}
+
+#[test]
+fn a_slow_final_reply_is_delayed_by_the_wrapper_not_refused() {
+    let world = World::new(Scenario {
+        smtp: SmtpCase::SlowFinalReply { millis: 1234 },
+        ..Scenario::default()
+    });
+    let mut s = authenticated(&world);
+    assert!(say(&mut s, "MAIL FROM:<mfp@contoso.com>").starts_with("250"));
+    assert!(say(&mut s, "RCPT TO:<a@b.c>").starts_with("250"));
+    let out = s.feed(b"DATA\r\n", T0);
+    assert!(out.delay.is_zero(), "only the final reply is slow");
+    let out = s.feed(b"From: mfp@contoso.com\r\n\r\nx\r\n.\r\n", T0);
+    assert_eq!(out.delay, Duration::from_millis(1234));
+    assert!(out.reply.starts_with(b"250 2.0.0 OK"));
+    assert_eq!(
+        Case::from_name("smtp-slow-final-reply"),
+        Some(Case::Smtp(SmtpCase::SlowFinalReply {
+            millis: SLOW_FINAL_REPLY_MS
+        }))
+    );
 }

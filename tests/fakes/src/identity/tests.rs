@@ -403,8 +403,23 @@ fn single_tenant_app_fails_on_common_but_not_on_its_tenant() {
 }
 
 #[test]
-fn refresh_rotates_and_a_reused_refresh_token_is_invalid_grant() {
+fn refresh_rotates_and_a_redeemed_refresh_token_stays_valid_by_default() {
     let world = World::new(Scenario::default());
+    let first = sign_in(&world)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, second) = refresh_with(&world, &first, at(3600));
+    assert_eq!(status, 200);
+    assert_ne!(second["refresh_token"].as_str().unwrap_or_default(), first);
+    // Entra ID honours a redeemed refresh token until it expires.
+    assert_eq!(refresh_with(&world, &first, at(3700)).0, 200);
+}
+
+#[test]
+fn with_single_use_refresh_tokens_a_reused_refresh_token_is_invalid_grant() {
+    let world = World::new(Scenario::default());
+    world.update_settings(|s| s.single_use_refresh_tokens = true);
     let first = sign_in(&world)["refresh_token"]
         .as_str()
         .unwrap_or_default()
@@ -556,4 +571,259 @@ fn requests_are_counted_per_endpoint_whatever_their_answer() {
     assert_eq!(world.requests("devicecode"), 1);
     assert_eq!(world.requests("token"), 3);
     assert_eq!(world.requests("other"), 0);
+}
+
+/// Asserts Microsoft's error shape: HTTP 400, `error`, an `AADSTSnnnn: ` description with
+/// trace and correlation ids, and `error_codes` holding the same number.
+fn assert_aadsts(reply: &HttpResponse, error: &str, code: u64) {
+    assert_eq!(reply.status, 400, "{reply:?}");
+    let body = reply.json_body().unwrap_or(Value::Null);
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error_codes"], serde_json::json!([code]), "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with(&format!("AADSTS{code}: ")),
+        "{description}"
+    );
+    assert!(description.contains("\r\nTrace ID: "), "{description}");
+    assert!(
+        description.contains("\r\nCorrelation ID: "),
+        "{description}"
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}
+
+fn raw_post(
+    world: &World,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+    now: Duration,
+) -> HttpResponse {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    handle_http(world, "POST", path, headers, body.as_bytes(), now)
+}
+
+#[test]
+fn a_device_code_is_redeemed_only_by_its_client_at_its_tenant() {
+    let world = World::new(Scenario {
+        approval: Approval::AfterPolls(0),
+        ..Scenario::default()
+    });
+    let (_, code) = start(&world, "contoso.onmicrosoft.com", T0);
+    let device_code = code["device_code"].as_str().unwrap_or_default().to_string();
+    let redeem = |tenant: &str, client: &str, now| {
+        raw_post(
+            &world,
+            &format!("/{tenant}/oauth2/v2.0/token"),
+            &FORM,
+            &[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("client_id", client),
+                ("device_code", &device_code),
+            ],
+            now,
+        )
+    };
+    // Another application, or another tenant, does not find the code.
+    let other_client = redeem(
+        "contoso.onmicrosoft.com",
+        "11111111-2222-3333-4444-555555555555",
+        at(5),
+    );
+    assert_aadsts(&other_client, "bad_verification_code", 70000);
+    assert_aadsts(
+        &redeem("common", CLIENT, at(10)),
+        "bad_verification_code",
+        70000,
+    );
+    assert_aadsts(
+        &redeem(WORK_TENANT_ID, CLIENT, at(15)),
+        "bad_verification_code",
+        70000,
+    );
+    // Its own client at its own tenant (any case) gets the tokens.
+    let reply = redeem("Contoso.onmicrosoft.com", CLIENT, at(20));
+    assert_eq!(reply.status, 200, "{:?}", reply.json_body());
+}
+
+const WORK_TENANT_ID: &str = crate::world::WORK_TENANT;
+
+#[test]
+fn only_the_applications_scope_set_gets_a_device_code() {
+    let world = World::new(Scenario::default());
+    for scope in [
+        "https://outlook.office.com/SMTP.Send offline_access openid profile",
+        "https://graph.microsoft.com/Mail.Send offline_access openid profile email",
+        "https://outlook.office.com/SMTP.Send offline_access openid profile email User.Read",
+        "openid",
+    ] {
+        let reply = raw_post(
+            &world,
+            "/common/oauth2/v2.0/devicecode",
+            &FORM,
+            &[("client_id", CLIENT), ("scope", scope)],
+            T0,
+        );
+        assert_aadsts(&reply, "invalid_scope", 70011);
+        let body = reply.json_body().unwrap_or_default();
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("'scope' is not valid"),
+            "{body}"
+        );
+    }
+    // The same set in another order is the same request.
+    let reordered = "email profile openid offline_access https://outlook.office.com/SMTP.Send";
+    let reply = raw_post(
+        &world,
+        "/common/oauth2/v2.0/devicecode",
+        &FORM,
+        &[("client_id", CLIENT), ("scope", reordered)],
+        T0,
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(start(&world, "common", T0).0, 200);
+}
+
+#[test]
+fn a_request_that_is_not_a_form_has_no_parameters() {
+    let world = World::new(Scenario::default());
+    let form = [("client_id", CLIENT), ("scope", SCOPE)];
+    for headers in [
+        vec![("content-type", "application/json")],
+        vec![("content-type", "text/plain; charset=utf-8")],
+        vec![],
+    ] {
+        let reply = raw_post(
+            &world,
+            "/common/oauth2/v2.0/devicecode",
+            &headers,
+            &form,
+            T0,
+        );
+        assert_aadsts(&reply, "invalid_request", 900144);
+        let body = reply.json_body().unwrap_or_default();
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("must contain the following parameter: 'client_id'"),
+            "{headers:?}: {body}"
+        );
+    }
+    let with_charset = [(
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let reply = raw_post(
+        &world,
+        "/common/oauth2/v2.0/devicecode",
+        &with_charset,
+        &form,
+        T0,
+    );
+    assert_eq!(reply.status, 200);
+}
+
+#[test]
+fn every_reply_has_a_date_on_the_platforms_clock() {
+    let world = World::new(Scenario::default());
+    let reply = handle_http(
+        &world,
+        "POST",
+        "/common/oauth2/v2.0/devicecode",
+        &FORM,
+        b"",
+        T0,
+    );
+    assert_eq!(reply.header("date"), Some("Mon, 10 Jun 2024 08:00:00 GMT"));
+    assert_eq!(
+        handle_http(&world, "GET", "/nowhere", &FORM, b"", T0).header("date"),
+        Some("Mon, 10 Jun 2024 08:00:00 GMT")
+    );
+    world.set_case(Case::ServerClockAhead);
+    let reply = handle_http(
+        &world,
+        "POST",
+        "/common/oauth2/v2.0/devicecode",
+        &FORM,
+        b"",
+        T0,
+    );
+    assert_eq!(reply.header("date"), Some("Mon, 10 Jun 2024 10:00:00 GMT"));
+    // The id_token's times follow the platform's clock too.
+    let tokens = sign_in(&world);
+    let c = claims(tokens["id_token"].as_str().unwrap_or_default());
+    assert_eq!(c["iat"], at(5).as_secs() + 7200);
+    assert_eq!(c["exp"], at(5).as_secs() + 7200 + 3600);
+    world.set_case(Case::ServerClockBehind);
+    let tokens = sign_in(&world);
+    let c = claims(tokens["id_token"].as_str().unwrap_or_default());
+    assert_eq!(c["iat"], at(5).as_secs() - 1800);
+}
+
+#[test]
+fn id_token_flaws_change_only_their_claim() {
+    let world = World::new(Scenario::default());
+    let good = claims(sign_in(&world)["id_token"].as_str().unwrap_or_default());
+    assert_eq!(good["aud"], CLIENT);
+    assert_eq!(good["tid"], WORK_TENANT_ID);
+    assert_eq!(
+        good["iss"],
+        format!("https://login.microsoftonline.com/{WORK_TENANT_ID}/v2.0")
+    );
+    let now = at(5).as_secs();
+    assert_eq!(
+        (good["iat"].as_u64(), good["exp"].as_u64()),
+        (Some(now), Some(now + 3600))
+    );
+    for (case, claim, value) in [
+        (
+            IdTokenFlaw::WrongAudience,
+            "aud",
+            Value::from("00000003-0000-0000-c000-000000000000"),
+        ),
+        (
+            IdTokenFlaw::WrongTenant,
+            "tid",
+            Value::from(crate::scenario::OTHER_TENANT),
+        ),
+        (IdTokenFlaw::Expired, "exp", Value::from(now - 3600)),
+    ] {
+        world.set_case(Case::IdToken(case));
+        let flawed = claims(sign_in(&world)["id_token"].as_str().unwrap_or_default());
+        assert_eq!(flawed[claim], value, "{case:?}");
+        for other in ["aud", "tid", "iss", "preferred_username", "oid"] {
+            if other != claim {
+                assert_eq!(flawed[other], good[other], "{case:?}: {other}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_insecure_verification_uri_case_names_a_plain_http_page() {
+    let world = World::for_case(Case::InsecureVerificationUri);
+    let (status, body) = start(&world, "common", T0);
+    assert_eq!(status, 200);
+    assert_eq!(body["verification_uri"], "http://microsoft.com/devicelogin");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("http://microsoft.com/devicelogin")
+    );
+    world.set_case(Case::Happy);
+    assert_eq!(
+        start(&world, "common", T0).1["verification_uri"],
+        "https://microsoft.com/devicelogin"
+    );
 }

@@ -71,6 +71,32 @@ impl Transport {
     }
 }
 
+/// After the server closed the session (QUIT, `421`), reads what the client still sends
+/// until it hangs up, for a short while, so the session can record it: a client must
+/// send nothing after a `421`.
+fn linger(transport: &mut Transport, session: &mut SmtpSession, clock: &Clock) {
+    const LINGER: Duration = Duration::from_millis(500);
+    let mut buf = [0u8; 4096];
+    let mut waited = Duration::ZERO;
+    while waited < LINGER {
+        match transport.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                session.feed(&buf[..n], clock());
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                waited += TICK;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 fn serve(
     tcp: TcpStream,
     config: Arc<ServerConfig>,
@@ -113,8 +139,12 @@ fn serve(
         };
         idle = Duration::ZERO;
         let out = session.feed(&buf[..n], clock());
+        if !out.delay.is_zero() {
+            std::thread::sleep(out.delay);
+        }
         transport.send(&out.reply)?;
         if out.close {
+            linger(&mut transport, &mut session, clock);
             break;
         }
         if out.start_tls {
