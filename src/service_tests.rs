@@ -1210,7 +1210,10 @@ fn admin_consent_is_offered_once_per_tenant_and_never_for_outlook_com() {
     auth::sign_out(&rig.store).unwrap();
     let consent = auth::admin_consent(&rig.store, &rig.http).unwrap();
     assert!(!consent.needed, "{consent:?}");
-    assert!(consent.explanation.contains(mfp_fakes::world::WORK_TENANT), "{consent:?}");
+    assert!(
+        consent.explanation.contains(mfp_fakes::world::WORK_TENANT),
+        "{consent:?}"
+    );
     rig.web(&[("tenant", mfp_fakes::world::WORK_TENANT)]);
     assert!(!auth::admin_consent(&rig.store, &rig.http).unwrap().needed);
     rig.web(&[("tenant", "0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b")]);
@@ -2028,7 +2031,9 @@ fn no_token_appears_in_any_diagnosis_report_or_debug_output() {
         );
         assert!(shown.contains("redacted"));
         assert!(
-            rig.transcript(0).contains(&STANDARD.encode(format!("user={WORK_UPN}\x01auth=Bearer {access}\x01\x01"))),
+            rig.transcript(0).contains(
+                &STANDARD.encode(format!("user={WORK_UPN}\x01auth=Bearer {access}\x01\x01"))
+            ),
             "the token did go to the server"
         );
     }

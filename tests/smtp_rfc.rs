@@ -262,6 +262,34 @@ fn a_failed_quit_after_the_250_leaves_the_message_delivered() {
 }
 
 #[test]
+fn a_refusal_stands_when_the_server_hangs_up_before_quit() {
+    // Exchange refuses the message after DATA and drops the connection at once: the
+    // device's QUIT then meets a closed connection, and the refusal is still what it reports.
+    let ms = Microsoft::start(scenario(SmtpCase::MailboxFull));
+    ms.world.update_settings(|s| s.hang_up_after_refusal = true);
+    let dir = tempfile::tempdir().unwrap();
+    let device = ms.signed_in_device_on(dir.path(), fast(&ms));
+    let failure = send_failure(
+        device
+            .send(
+                &message("alice@contoso.com", vec![]),
+                AttachmentSet::default(),
+                ms.now(),
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(failure.diagnosis.code, "smtp-mailbox-full", "{failure:#?}");
+    assert!(
+        failure
+            .server_reply
+            .as_deref()
+            .is_some_and(|r| r.starts_with("554 5.2.2")),
+        "{failure:#?}"
+    );
+    assert_eq!(failure.retry_after, None, "{failure:#?}");
+}
+
+#[test]
 fn the_ehlo_name_is_the_hosts() {
     let ms = Microsoft::start(Scenario::default());
     let cases = [

@@ -74,7 +74,13 @@ pub struct Cli {
     pub io_timeout_secs: u64,
     /// For tests only: divide every SMTP stage timeout of RFC 5321 (5 minutes for a reply, 10
     /// for the reply to the final dot) by N. 1 keeps the RFC values.
-    #[arg(long, global = true, value_name = "N", default_value_t = 1, hide = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 1,
+        hide = true
+    )]
     pub smtp_timeout_divisor: u32,
     /// Longest wait for a TCP connection (and for a free SMTP connection slot).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]

@@ -34,7 +34,9 @@ pub mod net;
 pub use exchange::{SmtpOutput, SmtpSession};
 pub use http::HttpResponse;
 pub use identity::handle_http;
-pub use scenario::{Aadsts, Approval, Case, IdTokenFlaw, Scenario, SendAsReply, SlowDown, SmtpCase};
+pub use scenario::{
+    Aadsts, Approval, Case, IdTokenFlaw, Scenario, SendAsReply, SlowDown, SmtpCase,
+};
 pub use world::{Account, ApprovalError, ReceivedMessage, Settings, World};
 
 /// The tenant id Microsoft uses for every personal Microsoft account (Outlook.com).

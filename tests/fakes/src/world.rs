@@ -145,6 +145,10 @@ pub struct Settings {
     /// token gets `500 5.5.2 Line too long`. Exchange Online itself tolerates longer AUTH
     /// lines: raise it (e.g. to `exchange::MAX_LINE`) to stand in for that leniency.
     pub max_command_line: usize,
+    /// Whether the server hangs up right after any `4xx`/`5xx` reply, so the client's
+    /// QUIT finds the connection gone: a client must still report the server's refusal,
+    /// not the failed QUIT. Off by default.
+    pub hang_up_after_refusal: bool,
 }
 
 impl Default for Settings {
@@ -156,6 +160,7 @@ impl Default for Settings {
             client_id: None,
             scope: Some(crate::DEVICE_SCOPE.into()),
             single_use_refresh_tokens: false,
+            hang_up_after_refusal: false,
             app_name: "MFP Scan to Email".into(),
             smtp_host: "PH7P220CA0011.outlook.office365.com".into(),
             mailbox_host: "PH7PR11MB5987.namprd11.prod.outlook.com".into(),

@@ -270,6 +270,9 @@ impl SmtpSession {
         if text.starts_with('5') {
             self.errors += 1;
         }
+        if self.settings.hang_up_after_refusal && (text.starts_with('4') || text.starts_with('5')) {
+            self.closed = true;
+        }
         out.reply.extend_from_slice(text.as_bytes());
         out.reply.extend_from_slice(b"\r\n");
     }
