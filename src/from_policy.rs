@@ -7,7 +7,7 @@ use crate::diagnose::{Diagnostic, FROM_ADDRESS_PAGE, Severity};
 use crate::settings::{FromAddressPolicy, SettingKey};
 
 /// Who stands at the panel when a message is sent; mirrors `walk-up-user` in
-/// `wit/signin.wit`.
+/// `wit/mailer.wit`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WalkUpUser {
     /// Authorization is not required: nobody logged in at the device.
