@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use mfp_fakes::exchange::SLOW_FINAL_REPLY_MS;
 use mfp_fakes::{Scenario, SmtpCase};
 use mfp_host::attachments::AttachmentSet;
+use mfp_host::bindings::mailer::SendError;
+use mfp_host::device::Device;
 use mfp_host::net::NetConfig;
 use microsoft::{Microsoft, message, send_failure};
 
@@ -37,6 +39,19 @@ fn scenario(smtp: SmtpCase) -> Scenario {
         smtp,
         ..Scenario::default()
     }
+}
+
+/// Sends a one-line message to alice@contoso.com that must fail, and returns why.
+fn refused_plain_send(ms: &Microsoft, device: &Device) -> SendError {
+    send_failure(
+        device
+            .send(
+                &message("alice@contoso.com", vec![]),
+                AttachmentSet::default(),
+                ms.now(),
+            )
+            .unwrap_err(),
+    )
 }
 
 #[test]
@@ -127,15 +142,7 @@ fn no_final_reply_within_its_timeout_is_reported_as_maybe_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
     let started = Instant::now();
-    let failure = send_failure(
-        device
-            .send(
-                &message("alice@contoso.com", vec![]),
-                AttachmentSet::default(),
-                ms.now(),
-            )
-            .unwrap_err(),
-    );
+    let failure = refused_plain_send(&ms, &device);
     let waited = started.elapsed();
     assert!(
         waited >= FINAL_DOT_TIMEOUT && waited < Duration::from_secs(7),
@@ -156,15 +163,7 @@ fn a_421_after_mail_is_temporary_and_nothing_follows_it() {
     let ms = Microsoft::start(scenario(SmtpCase::ServiceUnavailableAfterMail));
     let dir = tempfile::tempdir().unwrap();
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
-    let failure = send_failure(
-        device
-            .send(
-                &message("alice@contoso.com", vec![]),
-                AttachmentSet::default(),
-                ms.now(),
-            )
-            .unwrap_err(),
-    );
+    let failure = refused_plain_send(&ms, &device);
     assert_eq!(
         failure.diagnosis.code, "smtp-service-unavailable",
         "{failure:#?}"
@@ -192,15 +191,7 @@ fn a_421_to_the_final_dot_is_temporary_not_maybe_delivered() {
     let ms = Microsoft::start(scenario(SmtpCase::ServiceUnavailableAtFinalDot));
     let dir = tempfile::tempdir().unwrap();
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
-    let failure = send_failure(
-        device
-            .send(
-                &message("alice@contoso.com", vec![]),
-                AttachmentSet::default(),
-                ms.now(),
-            )
-            .unwrap_err(),
-    );
+    let failure = refused_plain_send(&ms, &device);
     assert_eq!(
         failure.diagnosis.code, "smtp-service-unavailable",
         "{failure:#?}"
@@ -269,15 +260,7 @@ fn a_refusal_stands_when_the_server_hangs_up_before_quit() {
     ms.world.update_settings(|s| s.hang_up_after_refusal = true);
     let dir = tempfile::tempdir().unwrap();
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
-    let failure = send_failure(
-        device
-            .send(
-                &message("alice@contoso.com", vec![]),
-                AttachmentSet::default(),
-                ms.now(),
-            )
-            .unwrap_err(),
-    );
+    let failure = refused_plain_send(&ms, &device);
     assert_eq!(failure.diagnosis.code, "smtp-mailbox-full", "{failure:#?}");
     assert!(
         failure
