@@ -87,19 +87,10 @@ pub fn iso_millis(now: Duration) -> String {
     )
 }
 
-/// `Mon, 10 Jun 2024 08:00:00 GMT`: an HTTP `Date` header (IMF-fixdate, RFC 9110 5.6.7).
+/// `Mon, 10 Jun 2024 08:00:00 GMT`: an HTTP `Date` header (IMF-fixdate, RFC 9110 5.6.7),
+/// formatted by the same `httpdate` crate the component parses it with.
 pub fn http_date(now: Duration) -> String {
-    let c = civil(now);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[c.weekday as usize % 7],
-        c.day,
-        MONTHS[(c.month as usize + 11) % 12],
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + now)
 }
 
 /// `Mon, 10 Jun 2024 08:00:00 +0000`: the date in Exchange's greeting (RFC 5322 style).
