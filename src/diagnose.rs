@@ -17,6 +17,20 @@ pub struct Diagnostic {
     pub severity: Severity,
     pub message: String,
     pub remedy: String,
+    /// The setting key (or message field) the finding is about, for a panel to show it
+    /// next to that field.
+    pub field: Option<&'static str>,
+    /// Settings changes that apply the remedy in one step, when there are some.
+    pub fix: Option<Fix>,
+}
+
+/// A remedy a panel can apply as one Apply; mirrors `fix` in `wit/types.wit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    /// The button's words.
+    pub label: String,
+    /// (setting key, new value) pairs.
+    pub changes: Vec<(&'static str, String)>,
 }
 
 impl Diagnostic {
@@ -31,7 +45,21 @@ impl Diagnostic {
             severity,
             message: message.into(),
             remedy: remedy.into(),
+            field: None,
+            fix: None,
         }
+    }
+
+    /// The same finding, about the setting or message field `field`.
+    pub fn about(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    /// The same finding, with a one-step fix.
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
+        self
     }
 }
 
@@ -66,6 +94,11 @@ pub fn credentials_not_system(settings: &Settings) -> Option<Diagnostic> {
                 "Choose [System] in [Login Credentials for Email Send] ({SMTP_GENERAL_PAGE}), and do not change it from the control panel."
             ),
         )
+        .about("login-credentials")
+        .with_fix(Fix {
+            label: "Use [System]".into(),
+            changes: vec![("login-credentials", "system".into())],
+        })
     })
 }
 
@@ -77,32 +110,40 @@ pub fn send_as_denied_risk(settings: &Settings) -> Option<Diagnostic> {
     if !settings.is_exchange_online() || policy.alias_sender {
         return None;
     }
-    let open: Vec<&str> = [
+    let open: Vec<(&'static str, &str)> = [
         (
             policy.guest_edit,
+            "from.guest-edit",
             "[Allow Guest Users to Edit [From:] Field]",
         ),
         (
             policy.edit_without_auth,
+            "from.edit-without-auth",
             "[Edit [From:] Field when Authorization is not Required]",
         ),
     ]
     .into_iter()
-    .filter_map(|(on, label)| on.then_some(label))
+    .filter_map(|(on, key, label)| on.then_some((key, label)))
     .collect();
-    (!open.is_empty()).then(|| {
+    let labels: Vec<&str> = open.iter().map(|(_, label)| *label).collect();
+    open.first().map(|(first_key, _)| {
         Diagnostic::new(
             "send-as-denied-risk",
             Severity::Warning,
             format!(
                 "{} is [Yes]: a sender address other than the signed-in account may be rejected by Exchange Online with SendAsDenied.",
-                open.join(" and ")
+                labels.join(" and ")
             ),
             format!(
                 "Set {} to [No] ({FROM_ADDRESS_PAGE}). If the sender address is an alias or proxy address of the account, declare it with from.alias-sender = yes instead.",
-                open.join(" and ")
+                labels.join(" and ")
             ),
         )
+        .about(first_key)
+        .with_fix(Fix {
+            label: format!("Set {} to [No]", labels.join(" and ")),
+            changes: open.iter().map(|(key, _)| (*key, "no".to_owned())).collect(),
+        })
     })
 }
 

@@ -66,12 +66,20 @@ impl From<StoreError> for PanelError {
             StoreError::Corrupt(_) => {
                 "Restore the device's settings from a backup or reset them, then apply again."
             }
+            // Nothing is lost yet: the newer firmware reads it.
+            StoreError::WrittenByNewer { .. } => {
+                "Install the newer firmware that wrote this state again (or a later one). Only if that is not possible, reset the settings and sign in again: the stored settings and sign-in are then lost."
+            }
             _ => "Try again. If it keeps failing, restart the device and check its storage.",
+        };
+        let code = match err {
+            StoreError::WrittenByNewer { .. } => "storage-written-by-newer-firmware",
+            _ => "storage-failed",
         };
         PanelError::new(
             PanelErrorKind::Storage,
             None,
-            "storage-failed",
+            code,
             format!("The device's settings storage failed: {err}. Nothing was changed."),
             remedy,
         )

@@ -2,13 +2,13 @@
 //! multifunction printer. This file only binds the WIT world (`wit/`) to the plain Rust
 //! modules, which hold every rule and are unit-tested natively.
 
-pub mod auth;
 pub mod capabilities;
 pub mod diagnose;
 pub mod error;
 pub mod from_policy;
 pub mod mailer;
 pub mod mime;
+pub mod oauth;
 pub mod panel;
 pub mod settings;
 pub mod signin;
@@ -24,7 +24,7 @@ mod service_tests;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::{
-        auth, capabilities, diagnose, error, from_policy, mailer, panel, settings, storage,
+        capabilities, diagnose, error, from_policy, mailer, oauth, panel, settings, storage,
     };
 
     mod bindings {
@@ -35,7 +35,8 @@ mod wasm {
     use bindings::exports::mfp::smtp_oauth::panel::Guest as PanelGuest;
     use bindings::exports::mfp::smtp_oauth::signin as wit_signin;
     use bindings::mfp::smtp_oauth::{
-        attachments as wit_files, net as wit_net, store as wit_store, types as wit,
+        attachments as wit_files, config as wit_config, net as wit_net, store as wit_store,
+        types as wit,
     };
 
     /// The `store` import as the core's [`storage::Storage`].
@@ -96,6 +97,18 @@ mod wasm {
             },
             message: d.message,
             remedy: d.remedy,
+            field: d.field.map(str::to_owned),
+            fix: d.fix.map(|fix| wit::Fix {
+                label: fix.label,
+                changes: fix
+                    .changes
+                    .into_iter()
+                    .map(|(key, value)| wit::SettingChange {
+                        key: key.to_owned(),
+                        value,
+                    })
+                    .collect(),
+            }),
         }
     }
 
@@ -145,6 +158,7 @@ mod wasm {
             Ok(wit::ApplyOutcome {
                 settings: outcome.settings.into_iter().map(entry).collect(),
                 notices: outcome.notices.into_iter().map(diagnostic).collect(),
+                diagnostics: outcome.diagnostics.into_iter().map(diagnostic).collect(),
             })
         }
 
@@ -176,7 +190,10 @@ mod wasm {
             request: &crate::signin::HttpRequest,
         ) -> Result<capabilities::HttpReply, capabilities::NetFailure> {
             let request = wit_net::Request {
-                method: request.method.to_owned(),
+                method: match request.method {
+                    crate::signin::HttpMethod::Get => wit_net::HttpMethod::Get,
+                    crate::signin::HttpMethod::Post => wit_net::HttpMethod::Post,
+                },
                 url: request.url.clone(),
                 headers: request.headers.clone(),
                 body: request.body.clone(),
@@ -190,13 +207,13 @@ mod wasm {
         }
 
         fn authority(&self) -> String {
-            wit_net::authority()
+            wit_config::authority()
         }
 
         fn overrides(&self) -> capabilities::SigninOverrides {
             capabilities::SigninOverrides {
-                tenant: wit_net::tenant_override(),
-                client_id: wit_net::client_id_override(),
+                tenant: wit_config::tenant_override(),
+                client_id: wit_config::client_id_override(),
             }
         }
     }
@@ -291,7 +308,7 @@ mod wasm {
         }
     }
 
-    fn device_code(v: auth::DeviceCodeView) -> wit_signin::DeviceCode {
+    fn device_code(v: oauth::DeviceCodeView) -> wit_signin::DeviceCode {
         wit_signin::DeviceCode {
             user_code: v.user_code,
             verification_uri: v.verification_uri,
@@ -302,61 +319,145 @@ mod wasm {
         }
     }
 
+    fn signin_error(f: oauth::SigninFailure) -> wit_signin::SigninError {
+        use crate::signin::SigninErrorKind as K;
+        use wit_signin::RefusalReason as R;
+        match f {
+            oauth::SigninFailure::Settings(d) => wit_signin::SigninError::Settings(diagnostic(d)),
+            oauth::SigninFailure::SignInRequired(d) => {
+                wit_signin::SigninError::SignInRequired(diagnostic(d))
+            }
+            oauth::SigninFailure::Unreachable(d) => {
+                wit_signin::SigninError::Unreachable(diagnostic(d))
+            }
+            oauth::SigninFailure::Storage(d) => wit_signin::SigninError::Storage(diagnostic(d)),
+            oauth::SigninFailure::Refused(kind, d) => {
+                let reason = match kind {
+                    K::Declined => R::Declined,
+                    K::Expired => R::Expired,
+                    K::BadVerificationCode => R::BadVerificationCode,
+                    K::SignInAgain => R::SignInAgain,
+                    K::ConditionalAccess => R::ConditionalAccess,
+                    K::ConsentRequired => R::ConsentRequired,
+                    K::MfaRequired => R::MfaRequired,
+                    K::Configuration => R::Configuration,
+                    K::Rejected | K::Unavailable => R::Rejected,
+                    K::MalformedReply => R::MalformedReply,
+                    K::UnsafeVerificationUri => R::UnsafeVerificationUri,
+                    K::IdTokenRejected => R::IdTokenRejected,
+                };
+                wit_signin::SigninError::Refused(wit_signin::Refusal {
+                    reason,
+                    diagnosis: diagnostic(d),
+                })
+            }
+        }
+    }
+
+    fn signed_in_state(s: oauth::SignedIn) -> wit_signin::SignedInState {
+        wit_signin::SignedInState {
+            account: account(&s.account),
+            access_token_expires_at: s.access_token_expires_at,
+            warnings: s.warnings.into_iter().map(diagnostic).collect(),
+        }
+    }
+
     impl wit_signin::Guest for Component {
-        fn start(now: u64) -> Result<wit_signin::DeviceCode, wit::Diagnostic> {
-            auth::start(&HostStore, &HostHttp, now)
+        fn start(now: u64) -> Result<wit_signin::DeviceCode, wit_signin::SigninError> {
+            oauth::start(&HostStore, &HostHttp, now)
                 .map(device_code)
-                .map_err(diagnostic)
+                .map_err(signin_error)
         }
 
-        fn poll(now: u64) -> Result<wit_signin::PollStatus, wit::Diagnostic> {
+        fn poll(now: u64) -> Result<wit_signin::PollStatus, wit_signin::SigninError> {
             Ok(
-                match auth::poll(&HostStore, &HostHttp, now).map_err(diagnostic)? {
-                    auth::PollView::Pending(at) => wit_signin::PollStatus::Pending(at),
-                    auth::PollView::Unreachable {
+                match oauth::poll(&HostStore, &HostHttp, now).map_err(signin_error)? {
+                    oauth::PollView::Pending(at) => wit_signin::PollStatus::Pending(at),
+                    oauth::PollView::Unreachable {
                         next_poll_at,
                         problem,
                     } => wit_signin::PollStatus::PendingUnreachable(wit_signin::UnreachablePoll {
                         next_poll_at,
                         diagnosis: diagnostic(problem),
                     }),
-                    auth::PollView::SignedIn(a) => wit_signin::PollStatus::SignedIn(account(&a)),
-                    auth::PollView::Failed(d) => wit_signin::PollStatus::Failed(diagnostic(d)),
+                    oauth::PollView::SignedIn(a) => wit_signin::PollStatus::SignedIn(account(&a)),
+                    oauth::PollView::Failed(d) => wit_signin::PollStatus::Failed(diagnostic(d)),
                 },
             )
         }
 
-        fn status(now: u64) -> Result<wit_signin::AuthState, wit::Diagnostic> {
-            Ok(match auth::status(&HostStore, now).map_err(diagnostic)? {
-                auth::AuthState::SignedOut => wit_signin::AuthState::SignedOut,
-                auth::AuthState::InProgress(v) => wit_signin::AuthState::InProgress(device_code(v)),
-                auth::AuthState::SignedIn {
-                    account: a,
-                    access_token_expires_at,
-                    warnings,
-                } => wit_signin::AuthState::SignedIn(wit_signin::SignedInState {
-                    account: account(&a),
-                    access_token_expires_at,
-                    warnings: warnings.into_iter().map(diagnostic).collect(),
-                }),
-            })
+        fn status(now: u64) -> Result<wit_signin::AuthState, wit_signin::SigninError> {
+            Ok(
+                match oauth::status(&HostStore, now).map_err(signin_error)? {
+                    oauth::AuthState::SignedOut => wit_signin::AuthState::SignedOut,
+                    oauth::AuthState::InProgress {
+                        code,
+                        still_signed_in,
+                    } => wit_signin::AuthState::InProgress(wit_signin::PendingSignIn {
+                        device_code: device_code(code),
+                        still_signed_in: still_signed_in.map(signed_in_state),
+                    }),
+                    oauth::AuthState::SignedIn(s) => {
+                        wit_signin::AuthState::SignedIn(signed_in_state(s))
+                    }
+                    oauth::AuthState::SignInFailed {
+                        failure,
+                        still_signed_in,
+                    } => wit_signin::AuthState::SignInFailed(wit_signin::FailedSignIn {
+                        diagnosis: wit::Diagnostic {
+                            code: failure.code,
+                            severity: wit::Severity::Error,
+                            message: failure.message,
+                            remedy: failure.remedy,
+                            field: None,
+                            fix: None,
+                        },
+                        failed_at: failure.failed_at,
+                        still_signed_in: still_signed_in.map(signed_in_state),
+                    }),
+                },
+            )
         }
 
-        fn sign_out() -> Result<(), wit::Diagnostic> {
-            auth::sign_out(&HostStore).map_err(diagnostic)
+        fn sign_out() -> Result<(), wit_signin::SigninError> {
+            oauth::sign_out(&HostStore).map_err(signin_error)
         }
 
-        fn keep_alive(now: u64) -> Result<u64, wit::Diagnostic> {
-            auth::keep_alive(&HostStore, &HostHttp, now).map_err(diagnostic)
+        fn keep_alive(now: u64) -> Result<u64, wit_signin::SigninError> {
+            oauth::keep_alive(&HostStore, &HostHttp, now).map_err(signin_error)
         }
 
-        fn admin_consent() -> Result<wit_signin::ConsentStep, wit::Diagnostic> {
-            let c = auth::admin_consent(&HostStore, &HostHttp).map_err(diagnostic)?;
+        fn admin_consent() -> Result<wit_signin::ConsentStep, wit_signin::SigninError> {
+            let c = oauth::admin_consent(&HostStore, &HostHttp).map_err(signin_error)?;
             Ok(wit_signin::ConsentStep {
                 url: c.url,
                 needed: c.needed,
                 explanation: c.explanation,
             })
+        }
+    }
+
+    /// A failed send as its `send-error` case: a retry names the next attempt and the
+    /// most the component allows, so hosts print "attempt 2 of 3" without deciding it.
+    fn send_error(f: mailer::SendFailure, attempt: u32) -> wit_mailer::SendError {
+        let failure = wit_mailer::ServerFailure {
+            diagnosis: diagnostic(f.diagnosis),
+            server_reply: f.server_reply,
+        };
+        match (f.retry_after, f.kind) {
+            (Some(after_seconds), _) => wit_mailer::SendError::RetryLater(wit_mailer::Retry {
+                failure,
+                after_seconds,
+                next_attempt: attempt.saturating_add(1),
+                max_attempts: f.max_attempts,
+            }),
+            (None, mailer::SendFailureKind::NotSent) => {
+                wit_mailer::SendError::NotSent(failure.diagnosis)
+            }
+            (None, mailer::SendFailureKind::SignInRequired) => {
+                wit_mailer::SendError::SignInRequired(failure.diagnosis)
+            }
+            (None, mailer::SendFailureKind::Failed) => wit_mailer::SendError::Failed(failure),
         }
     }
 
@@ -387,16 +488,14 @@ mod wasm {
             };
             let mut random = [0u8; 32];
             if getrandom::fill(&mut random).is_err() {
-                return Err(wit_mailer::SendError {
-                    diagnosis: diagnostic(diagnose::Diagnostic::new(
+                return Err(wit_mailer::SendError::NotSent(diagnostic(
+                    diagnose::Diagnostic::new(
                         "random-unavailable",
                         diagnose::Severity::Error,
                         "The device could not draw random numbers for the Message-ID.",
                         "Restart the device; report it if it persists.",
-                    )),
-                    server_reply: None,
-                    retry_after: None,
-                });
+                    ),
+                )));
             }
             match mailer::send(
                 &HostStore, &HostHttp, &HostSmtp, &HostFiles, &message, random, now,
@@ -407,11 +506,7 @@ mod wasm {
                     server_reply: r.server_reply,
                     size: r.size,
                 }),
-                Err(f) => Err(wit_mailer::SendError {
-                    diagnosis: diagnostic(f.diagnosis),
-                    server_reply: f.server_reply,
-                    retry_after: f.retry_after,
-                }),
+                Err(f) => Err(send_error(f, message.attempt)),
             }
         }
     }

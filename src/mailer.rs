@@ -3,11 +3,11 @@
 //! SMTP session (STARTTLS, AUTH XOAUTH2) driven over the host's connection. Every failure
 //! comes back explained ([`crate::diagnose::smtp_failure`]).
 
-use crate::auth;
 use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
 use crate::diagnose::{self, Diagnostic, Severity};
 use crate::from_policy::{self, WalkUpUser};
 use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
+use crate::oauth;
 use crate::settings::{LoginCredentials, Settings};
 use crate::smtp::{self, Envelope, Event, Session, SessionConfig, Timeouts};
 use crate::storage::{self, Storage};
@@ -46,19 +46,102 @@ pub struct SendReport {
 /// A message that was not sent, explained.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendFailure {
+    /// What the caller does about it (`send-error`'s cases in `wit/mailer.wit`).
+    pub kind: SendFailureKind,
     pub diagnosis: Diagnostic,
     pub server_reply: Option<String>,
+    /// Seconds after which to send again with the next attempt; only for a temporary
+    /// failure while attempts remain ([`diagnose::MAX_SEND_ATTEMPTS`]).
     pub retry_after: Option<u32>,
+    /// How many attempts are allowed in all, for a failure with `retry_after`: the
+    /// server's temporary refusals get [`diagnose::MAX_SEND_ATTEMPTS`], a wait for another
+    /// instance's token refresh [`REFRESH_WAIT_ATTEMPTS`].
+    pub max_attempts: u32,
 }
 
+/// Attempts a send may spend waiting for another instance's token refresh: the refresh
+/// lease lasts at most [`oauth::REFRESH_LEASE_SECONDS`] and each wait at most 5 s.
+pub const REFRESH_WAIT_ATTEMPTS: u32 = 30;
+
+/// What a caller does about a failed send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendFailureKind {
+    /// Refused before any connection: change what the diagnosis names.
+    NotSent,
+    /// No usable sign-in: sign in again.
+    SignInRequired,
+    /// A server or the network failed it (retry if `retry_after` says so).
+    Failed,
+}
+
+/// A precondition refused: nothing reached a server.
 impl From<Diagnostic> for SendFailure {
     fn from(diagnosis: Diagnostic) -> Self {
         Self {
+            kind: SendFailureKind::NotSent,
             diagnosis,
             server_reply: None,
             retry_after: None,
+            max_attempts: 1,
         }
     }
+}
+
+impl SendFailure {
+    /// A failure a server or the network to it caused.
+    fn failed(diagnosis: Diagnostic) -> Self {
+        Self {
+            kind: SendFailureKind::Failed,
+            ..diagnosis.into()
+        }
+    }
+}
+
+/// A send that gets no token: a sign-in that is gone or refused for good asks for a new
+/// sign-in; an unreachable platform is the network's failure; another instance's refresh
+/// is worth a retry in a few seconds, while waits remain (see [`token_failure`]).
+impl From<oauth::TokenError> for SendFailure {
+    fn from(err: oauth::TokenError) -> Self {
+        use crate::signin::SigninErrorKind;
+        let kind = match &err.failure {
+            oauth::SigninFailure::SignInRequired(_)
+            | oauth::SigninFailure::Refused(SigninErrorKind::SignInAgain, _) => {
+                SendFailureKind::SignInRequired
+            }
+            oauth::SigninFailure::Settings(_) => SendFailureKind::NotSent,
+            oauth::SigninFailure::Unreachable(_)
+            | oauth::SigninFailure::Refused(..)
+            | oauth::SigninFailure::Storage(_) => SendFailureKind::Failed,
+        };
+        Self {
+            kind,
+            diagnosis: err.failure.into_diagnosis(),
+            server_reply: None,
+            retry_after: err.retry_after,
+            max_attempts: REFRESH_WAIT_ATTEMPTS,
+        }
+    }
+}
+
+/// A token failure of the send at `attempt`: its retry stands only while attempts remain.
+fn token_failure(err: oauth::TokenError, attempt: u32) -> SendFailure {
+    let mut failure = SendFailure::from(err);
+    if attempt >= failure.max_attempts {
+        failure.retry_after = None;
+    }
+    failure
+}
+
+/// A precondition refused, about the setting or message field `field`.
+fn refuse_at(
+    field: &'static str,
+    code: &'static str,
+    message: impl Into<String>,
+    remedy: impl Into<String>,
+) -> SendFailure {
+    Diagnostic::new(code, Severity::Error, message, remedy)
+        .about(field)
+        .into()
 }
 
 fn refuse(
@@ -70,11 +153,10 @@ fn refuse(
 }
 
 fn smtp_net(err: NetFailure, settings: &Settings) -> SendFailure {
-    err.diagnostic(&format!(
+    SendFailure::failed(err.diagnostic(&format!(
         "the SMTP server {}:{}",
         settings.smtp_server, settings.send_port
-    ))
-    .into()
+    )))
 }
 
 /// Checks what must hold before the device connects anywhere.
@@ -83,7 +165,8 @@ pub fn check_preconditions(
     message: &OutgoingMessage,
 ) -> Result<(), SendFailure> {
     if !settings.is_exchange_online() {
-        return Err(refuse(
+        return Err(refuse_at(
+            "service-provider",
             "provider-not-exchange-online",
             "[Service Provider] is not [Exchange Online/Outlook.com]; this device sends with OAuth 2.0 only through Exchange Online/Outlook.com.",
             "Select [Exchange Online/Outlook.com] in [Service Provider] (Properties > Connectivity > Protocols > SMTP Server > General), click [Apply] and sign in.",
@@ -91,21 +174,24 @@ pub fn check_preconditions(
     }
     // S6: Remotely Authenticated User cannot authenticate to Exchange Online.
     if settings.login_credentials == LoginCredentials::RemotelyAuthenticatedUser {
-        return Err(refuse(
+        return Err(refuse_at(
+            "login-credentials",
             "login-credentials-not-system",
             "Authentication error: [Login Credentials for Email Send] is [Remotely Authenticated User], which Exchange Online/Outlook.com does not accept.",
             "Choose [System] in [Login Credentials for Email Send] on the web panel, and do not change it from the control panel.",
         ));
     }
     if settings.device_email.is_empty() {
-        return Err(refuse(
+        return Err(refuse_at(
+            "device-email",
             "device-email-missing",
             "The Device Email Address is empty, so the message has no sender.",
             "Sign in with [Open Authentication Page] (the account's address becomes the Device Email Address), or set it in [Device Details].",
         ));
     }
     if message.to.is_empty() {
-        return Err(refuse(
+        return Err(refuse_at(
+            "to",
             "no-recipients",
             "The message has no recipient.",
             "Enter at least one recipient address.",
@@ -119,7 +205,7 @@ pub fn check_preconditions(
         message.from.as_deref(),
         &settings.device_email,
     )
-    .map_err(SendFailure::from)
+    .map_err(|refusal| SendFailure::from(refusal.about("from")))
 }
 
 /// The message body as chunks, read lazily from the host's attachments.
@@ -224,7 +310,8 @@ pub fn send(
     let size = estimated_size(&writer, &head, &attachments);
 
     // Only now, with everything checked, is a token fetched (and maybe refreshed).
-    let (tokens, account) = auth::tokens_for_send(s, http, now)?;
+    let (tokens, account) =
+        oauth::tokens_for_send(s, http, now).map_err(|e| token_failure(e, message.attempt))?;
     // Who signs in, for the advice on a refused sign-in (personal accounts have no UPN).
     let sender = diagnose::Sender {
         device_email: &settings.device_email,
@@ -260,6 +347,9 @@ pub fn send(
         done: false,
     };
 
+    // The host grants the destination its store record names: make sure it is current.
+    storage::ensure_smtp_destination(s, &settings)
+        .map_err(|e| SendFailure::failed(Diagnostic::from(e)))?;
     let mut conn = smtp
         .connect(&settings.smtp_server, settings.send_port)
         .map_err(|e| smtp_net(e, &settings))?;
@@ -269,9 +359,11 @@ pub fn send(
             Err(err) => {
                 let explained = diagnose::smtp_failure(&err, &sender, message.attempt);
                 return Err(SendFailure {
+                    kind: SendFailureKind::Failed,
                     diagnosis: explained.diagnostic,
                     server_reply: err.reply().map(|r| r.to_string()),
                     retry_after: explained.retry_after,
+                    max_attempts: diagnose::MAX_SEND_ATTEMPTS,
                 });
             }
         };
@@ -325,12 +417,17 @@ pub fn send(
 /// lost): the server may have delivered it. Sending again blindly could deliver it twice
 /// (RFC 5321 §4.5.3.2), so this is no "try again" and carries no retry time.
 fn maybe_delivered(err: &NetFailure, settings: &Settings) -> SendFailure {
+    SendFailure::failed(maybe_delivered_diagnosis(err, settings))
+}
+
+fn maybe_delivered_diagnosis(err: &NetFailure, settings: &Settings) -> Diagnostic {
     let why = match err {
         NetFailure::Timeout => "no reply came in time".to_owned(),
         other => other.to_string(),
     };
-    refuse(
+    Diagnostic::new(
         "smtp-final-reply-missing",
+        Severity::Error,
         format!(
             "The message was sent to {}:{} in full, but the server's verdict on it did not arrive ({why}). The message may have been delivered.",
             settings.smtp_server, settings.send_port
@@ -340,7 +437,12 @@ fn maybe_delivered(err: &NetFailure, settings: &Settings) -> SendFailure {
 }
 
 fn protocol(err: &crate::smtp::SmtpError) -> SendFailure {
-    refuse(err.code(), format!("{err}."), err.remedy())
+    SendFailure::failed(Diagnostic::new(
+        err.code(),
+        Severity::Error,
+        format!("{err}."),
+        err.remedy(),
+    ))
 }
 
 fn mime_failed(err: mime::MimeError) -> SendFailure {

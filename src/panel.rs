@@ -20,6 +20,8 @@ pub struct Entry {
 pub struct ApplyOutcome {
     pub settings: Vec<Entry>,
     pub notices: Vec<Diagnostic>,
+    /// Every finding about the applied settings, as [`diagnostics`] answers after it.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// What the touch panel shows (S5).
@@ -63,13 +65,16 @@ pub fn apply(
         let mut writes = Vec::new();
         if applied.settings != *current || applied.discard_grant {
             writes.push(storage::settings_write(&applied.settings));
+            writes.push(storage::smtp_destination_write(&applied.settings));
             if applied.discard_grant {
                 writes.extend(storage::grant_deletions());
             }
         }
+        let signed_in = storage::has_grant(storage)? && !applied.discard_grant;
         let outcome = ApplyOutcome {
             settings: entries(&applied.settings),
             notices: applied.notices,
+            diagnostics: findings(storage, &applied.settings, signed_in)?,
         };
         Ok((outcome, writes))
     })
@@ -97,10 +102,23 @@ pub fn control_panel_view(storage: &impl Storage) -> Result<ControlPanelView, Pa
 /// Device Email Address must be the UPN).
 pub fn diagnostics(storage: &impl Storage) -> Result<Vec<Diagnostic>, PanelError> {
     let s = storage::load_settings(storage)?;
-    let mut found = diagnose::diagnostics(&s, storage::has_grant(storage)?);
-    let account = storage
-        .get(storage::ACCOUNT_KEY)?
-        .and_then(|bytes| serde_json::from_slice::<crate::signin::Account>(&bytes).ok());
+    findings(storage, &s, storage::has_grant(storage)?)
+}
+
+/// The findings about `s`, with the stored account's S9 warning while one is signed in.
+fn findings(
+    storage: &impl Storage,
+    s: &Settings,
+    signed_in: bool,
+) -> Result<Vec<Diagnostic>, PanelError> {
+    let mut found = diagnose::diagnostics(s, signed_in);
+    let account = if signed_in {
+        storage.get(storage::ACCOUNT_KEY)?.and_then(|bytes| {
+            storage::decode::<crate::signin::Account>(storage::ACCOUNT_KEY, &bytes).ok()
+        })
+    } else {
+        None
+    };
     if let Some(warning) = account.and_then(|a| a.upn_warning(&s.device_email)) {
         found.push(warning);
         found.sort_by(|a, b| b.severity.cmp(&a.severity));
@@ -183,5 +201,44 @@ mod tests {
         let view = control_panel_view(&storage).unwrap();
         assert_eq!(view.smtp_server, "");
         assert!(!view.smtp_edits_enabled && view.notice.is_some());
+    }
+
+    #[test]
+    fn an_apply_answers_with_the_findings_that_follow_and_their_one_step_fixes() {
+        let storage = MemoryStorage::default();
+        let outcome = apply(
+            &storage,
+            Origin::WebPanel,
+            &pairs(&[
+                ("service-provider", "exchange-online"),
+                ("from.guest-edit", "yes"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(outcome.diagnostics, diagnostics(&storage).unwrap());
+        let risk = outcome
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "send-as-denied-risk")
+            .expect("S7 warning");
+        assert_eq!(risk.field, Some("from.guest-edit"));
+        let fix = risk.fix.clone().expect("a one-step fix");
+        assert_eq!(fix.changes, vec![("from.guest-edit", "no".to_owned())]);
+
+        // Applying the fix as offered clears the finding.
+        let changes: Vec<(String, String)> = fix
+            .changes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let fixed = apply(&storage, Origin::WebPanel, &changes).unwrap();
+        assert!(
+            fixed
+                .diagnostics
+                .iter()
+                .all(|d| d.code != "send-as-denied-risk"),
+            "{:?}",
+            fixed.diagnostics
+        );
     }
 }

@@ -4,6 +4,10 @@
 //! The settings live under one key and are committed whole: two Applies racing from the
 //! web panel and the control panel end in one of them, never a mix (rule S1).
 
+pub mod records;
+
+pub use records::{Record, RecordVersion, decode, encode};
+
 use crate::settings::Settings;
 
 /// The key holding the whole settings record, versioned so a later layout can migrate.
@@ -16,6 +20,7 @@ pub const GRANT_KEYS: &[&str] = &[
     ACCOUNT_KEY,
     crate::signin::FLOW_KEY,
     REFRESH_LEASE_KEY,
+    crate::oauth::FAILED_SIGN_IN_KEY,
 ];
 /// The stored [`crate::signin::TokenSet`] (JSON).
 pub const GRANT_KEY: &str = "oauth/grant";
@@ -23,7 +28,7 @@ pub const GRANT_KEY: &str = "oauth/grant";
 pub const ACCOUNT_KEY: &str = "oauth/account";
 /// Which instance may spend the refresh token right now, and until when (JSON): taken
 /// with a compare-and-swap, so one instance refreshes while the others keep sending with
-/// the access token that is still valid (see `auth::tokens_for_send`).
+/// the access token that is still valid (see `oauth::tokens_for_send`).
 pub const REFRESH_LEASE_KEY: &str = "oauth/refresh-lease";
 
 /// Why the store failed; mirrors `store-error` in `wit/store.wit`, plus `Corrupt` for a
@@ -38,6 +43,12 @@ pub enum StoreError {
     InvalidKey(String),
     #[error("stored data unreadable ({0})")]
     Corrupt(String),
+    /// A record of a layout this build does not know (see [`records`]): read anyway, its
+    /// fields could be misread, and writing it back would drop what it holds.
+    #[error(
+        "{key} was written by a newer firmware (record version {found}; this firmware reads up to version {known})"
+    )]
+    WrittenByNewer { key: String, found: u32, known: u32 },
     #[error("the stored value changed while it was being updated")]
     Conflict,
     #[error("{0}")]
@@ -112,8 +123,7 @@ pub fn update_settings_guarded<T, E: From<StoreError>>(
 fn parse_settings(raw: Option<&[u8]>) -> Result<Settings, StoreError> {
     match raw {
         None => Ok(Settings::default()),
-        Some(bytes) => serde_json::from_slice(bytes)
-            .map_err(|e| StoreError::Corrupt(format!("{SETTINGS_KEY}: {e}"))),
+        Some(bytes) => decode(SETTINGS_KEY, bytes),
     }
 }
 
@@ -124,9 +134,50 @@ pub fn load_settings(storage: &impl Storage) -> Result<Settings, StoreError> {
 
 /// The write that stores `settings` whole.
 pub fn settings_write(settings: &Settings) -> Write {
-    // Serializing a plain struct of strings, numbers and enums cannot fail.
-    let bytes = serde_json::to_vec(settings).unwrap_or_default();
-    (SETTINGS_KEY.to_owned(), Some(bytes))
+    (SETTINGS_KEY.to_owned(), Some(encode(settings)))
+}
+
+/// Where the host reads the SMTP server and port it lets the component connect to, as
+/// `host:port` text (DESIGN.md, "Host contract"). The component writes it with every
+/// settings change that moves it; the host never reads the settings record itself, whose
+/// format may change. Not sealed: it is no secret.
+pub const SMTP_DESTINATION_KEY: &str = "host/smtp-destination/v1";
+
+/// The SMTP destination record of `settings`: `host:port`.
+pub fn smtp_destination(settings: &Settings) -> Vec<u8> {
+    format!("{}:{}", settings.smtp_server, settings.send_port).into_bytes()
+}
+
+/// The write that tells the host where `settings` send to.
+pub fn smtp_destination_write(settings: &Settings) -> Write {
+    (
+        SMTP_DESTINATION_KEY.to_owned(),
+        Some(smtp_destination(settings)),
+    )
+}
+
+/// Makes the host's SMTP destination record match `settings` before a connection, for a
+/// state written before the record existed (or by hand): written only if the settings
+/// are still the ones read, so a concurrent Apply, which writes its own, always wins.
+pub fn ensure_smtp_destination(
+    storage: &impl Storage,
+    settings: &Settings,
+) -> Result<(), StoreError> {
+    let wanted = smtp_destination(settings);
+    if storage.get(SMTP_DESTINATION_KEY)?.as_deref() == Some(&wanted[..]) {
+        return Ok(());
+    }
+    let raw = storage.get(SETTINGS_KEY)?;
+    if raw.is_some() && parse_settings(raw.as_deref())? != *settings {
+        return Ok(());
+    }
+    match storage.commit_if(
+        vec![guard(SETTINGS_KEY, raw.as_deref())],
+        vec![(SMTP_DESTINATION_KEY.to_owned(), Some(wanted))],
+    ) {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The writes that delete the OAuth grant.

@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 
 use mfp_component_tests::{Origin, owned};
 use mfp_fakes::{Case, SmtpCase, World};
-use mfp_host::attachments::AttachmentSet;
 use mfp_host::bindings::mailer::{OutgoingMessage, SendError, WalkUpUser};
+use mfp_host::capabilities::attachments::AttachmentSet;
 use mfp_host::device::Device;
 
 const SCAN_LEN: usize = 20_000;
@@ -77,9 +77,9 @@ struct Expected<'a> {
 }
 
 fn check(case: Case, rig: &Rig, failure: &SendError, read: u64, want: &Expected) {
-    let d = &failure.diagnosis;
+    let d = &failure.diagnosis();
     assert_eq!(d.code, want.code, "{}: {failure:?}", case.name());
-    let reply = failure.server_reply.as_deref().unwrap_or_default();
+    let reply = failure.server_reply().unwrap_or_default();
     assert!(reply.starts_with(want.reply), "{}: {reply}", case.name());
     assert!(
         d.message.contains(want.reply),
@@ -103,7 +103,7 @@ fn check(case: Case, rig: &Rig, failure: &SendError, read: u64, want: &Expected)
             d.remedy
         );
     }
-    assert_eq!(failure.retry_after, None, "{}: permanent", case.name());
+    assert_eq!(failure.retry_after(), None, "{}: permanent", case.name());
     assert_eq!(
         read >= SCAN_LEN as u64,
         want.after_data,
@@ -132,7 +132,7 @@ fn a_full_mailbox_after_data_is_permanent_and_points_at_sent_items() {
             after_data: true,
         },
     );
-    assert!(failure.diagnosis.message.contains("Sent Items"));
+    assert!(failure.diagnosis().message.contains("Sent Items"));
 }
 
 #[test]
@@ -443,15 +443,15 @@ fn each_from_policy_field_decides_for_its_own_user_and_refusals_never_connect() 
                 assert_eq!(rig.smtp_connections(), connections + 1, "case {i}");
             }
             (Some((code, field)), Err(failure)) => {
-                let d = &failure.diagnosis;
+                let d = &failure.diagnosis();
                 assert_eq!(d.code, code, "case {i}: {d:?}");
                 assert!(
                     d.remedy.contains(field),
                     "case {i}: names {field}: {}",
                     d.remedy
                 );
-                assert_eq!(failure.server_reply, None, "case {i}");
-                assert_eq!(failure.retry_after, None, "case {i}");
+                assert_eq!(failure.server_reply(), None, "case {i}");
+                assert_eq!(failure.retry_after(), None, "case {i}");
                 assert_eq!(
                     rig.smtp_connections(),
                     connections,
@@ -476,7 +476,7 @@ fn a_421_is_a_temporary_server_condition_not_the_concurrency_limit() {
     let rig = Rig::new(case);
     let (result, read) = rig.send(message("alice@fabrikam.com", vec![]));
     let failure = result.unwrap_err();
-    let d = &failure.diagnosis;
+    let d = &failure.diagnosis();
     assert_eq!(d.code, "smtp-service-unavailable", "{failure:?}");
     assert!(
         d.message.contains("421 4.3.2 Service not available"),
@@ -486,14 +486,14 @@ fn a_421_is_a_temporary_server_condition_not_the_concurrency_limit() {
     for text in [&d.message, &d.remedy] {
         assert!(!text.contains("concurrent"), "{text}");
     }
-    assert_eq!(failure.retry_after, Some(30), "temporary: retried");
+    assert_eq!(failure.retry_after(), Some(30), "temporary: retried");
     assert_eq!(read, 0);
     // 432 is the concurrency limit.
     let case = Case::Smtp(SmtpCase::ConcurrentLimit);
     let rig = Rig::new(case);
     let (result, _) = rig.send(message("alice@fabrikam.com", vec![]));
     let failure = result.unwrap_err();
-    assert_eq!(failure.diagnosis.code, "smtp-concurrent-connections");
-    assert!(failure.diagnosis.message.contains("limit 3"));
-    assert_eq!(failure.retry_after, Some(30));
+    assert_eq!(failure.diagnosis().code, "smtp-concurrent-connections");
+    assert!(failure.diagnosis().message.contains("limit 3"));
+    assert_eq!(failure.retry_after(), Some(30));
 }

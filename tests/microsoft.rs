@@ -1,29 +1,29 @@
-//! The "Microsoft on loopback" harness of the component tests: the fake identity platform
-//! and the fake Exchange Online on loopback TLS, sharing one world and one hand-driven
-//! clock, and a device whose network reaches them under Microsoft's names. Included by
-//! each wasmtime test file with `mod microsoft;`.
+//! The "Microsoft on loopback" harness of the component tests: the stand-ins'
+//! [`LoopbackMicrosoft`] on one hand-driven clock, and a device whose network reaches it
+//! under Microsoft's names. Included by each wasmtime test file with `mod microsoft;`.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mfp_component_tests::{Origin, options, owned};
-use mfp_fakes::net::{ServerHandle, TestCa, spawn_exchange_on, spawn_identity_on};
+use mfp_fakes::net::{LoopbackMicrosoft, manual_clock};
 use mfp_fakes::{Scenario, World};
 use mfp_host::bindings::mailer::{OutgoingMessage, SendError};
 use mfp_host::bindings::signin::PollStatus;
+use mfp_host::capabilities::net::{NetConfig, SigninOverrides};
 use mfp_host::device::{Device, DeviceError};
-use mfp_host::net::{NetConfig, ResolveRule, SigninOverrides};
+
+/// The time the fakes start at (Unix seconds), far from any real expiry.
+pub const START: u64 = 1_900_000_000;
 
 /// The two fakes on loopback, sharing one world and one hand-driven clock.
 pub struct Microsoft {
     pub world: World,
+    /// The fakes' clock in Unix seconds: tests set or advance it by hand.
     pub clock: Arc<AtomicU64>,
-    pub ca: TestCa,
-    pub identity: ServerHandle,
-    pub exchange: ServerHandle,
+    pub fakes: LoopbackMicrosoft,
 }
 
 impl Microsoft {
@@ -33,31 +33,13 @@ impl Microsoft {
 
     /// The fakes around `world`, e.g. one made by [`World::for_case`].
     pub fn with_world(world: World) -> Self {
-        let clock = Arc::new(AtomicU64::new(1_900_000_000));
-        let read = clock.clone();
-        let fake_clock: mfp_fakes::net::Clock =
-            Arc::new(move || Duration::from_secs(read.load(Ordering::SeqCst)));
-        let ca = TestCa::generate().unwrap();
-        let identity = spawn_identity_on(
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            world.clone(),
-            &ca,
-            fake_clock.clone(),
-        )
-        .unwrap();
-        let exchange = spawn_exchange_on(
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            world.clone(),
-            &ca,
-            fake_clock,
-        )
-        .unwrap();
+        let (fake_clock, clock) = manual_clock(START);
+        let fakes = LoopbackMicrosoft::start_with_clock(world.clone(), fake_clock)
+            .expect("the fakes start on loopback");
         Self {
             world,
             clock,
-            ca,
-            identity,
-            exchange,
+            fakes,
         }
     }
 
@@ -92,20 +74,13 @@ impl Microsoft {
 
     /// The network configuration that reaches these fakes under Microsoft's names.
     pub fn net_config(&self) -> NetConfig {
-        NetConfig {
-            authority: "https://login.microsoftonline.com".into(),
-            resolve: vec![
-                ResolveRule::parse(&format!(
-                    "login.microsoftonline.com:443={}",
-                    self.identity.addr()
-                ))
-                .unwrap(),
-                ResolveRule::parse(&format!("smtp.office365.com:587={}", self.exchange.addr()))
-                    .unwrap(),
-            ],
-            extra_roots_pem: vec![self.ca.ca_pem().as_bytes().to_vec()],
+        let mut net = NetConfig {
+            authority: self.fakes.authority().into(),
             ..NetConfig::default()
-        }
+        };
+        net.reach_stand_ins(&self.fakes.resolve_rules(), self.fakes.ca_pem())
+            .expect("the stand-ins' rules parse");
+        net
     }
 
     /// Selects Exchange Online, signs in (approved on the fake's page) and returns the device.

@@ -19,10 +19,10 @@ use microsoft::{Microsoft, message};
 
 use mfp_component_tests::{Origin, options, owned, value_of};
 use mfp_fakes::{Approval, Scenario};
-use mfp_host::attachments::AttachmentSet;
 use mfp_host::bindings::signin::{AuthState, PollStatus};
+use mfp_host::capabilities::attachments::AttachmentSet;
+use mfp_host::capabilities::net::{NetConfig, ResolveRule};
 use mfp_host::device::{Device, DeviceError};
-use mfp_host::net::{NetConfig, ResolveRule};
 
 /// A week, the keep-alive period.
 const WEEK: u64 = 7 * 86_400;
@@ -121,8 +121,8 @@ fn parallel_sends_after_the_token_expired_wait_for_one_refresh_and_all_go_out() 
                 loop {
                     match device.send(&outgoing, AttachmentSet::default(), at) {
                         Ok(_) => return,
-                        Err(DeviceError::SendFailed(e)) if e.retry_after.is_some() => {
-                            assert_eq!(e.diagnosis.code, "sign-in-refresh-in-progress");
+                        Err(DeviceError::SendFailed(e)) if e.retry_after().is_some() => {
+                            assert_eq!(e.diagnosis().code, "sign-in-refresh-in-progress");
                             assert!(outgoing.attempt < 50, "send {i} never got a token");
                             outgoing.attempt += 1;
                             std::thread::sleep(Duration::from_millis(50));
@@ -296,14 +296,8 @@ fn device_with_net(
 ) -> Device {
     let mut net = NetConfig {
         authority: "https://login.microsoftonline.com".into(),
-        resolve: vec![
-            ResolveRule::parse(&format!(
-                "login.microsoftonline.com:443={}",
-                ms.identity.addr()
-            ))
-            .unwrap(),
-        ],
-        extra_roots_pem: vec![ms.ca.ca_pem().as_bytes().to_vec()],
+        resolve: vec![ResolveRule::parse(&ms.fakes.identity_rule()).unwrap()],
+        extra_roots_pem: vec![ms.fakes.ca_pem().to_vec()],
         connect_timeout: Duration::from_secs(2),
         io_timeout: Duration::from_secs(5),
         ..NetConfig::default()
@@ -364,7 +358,10 @@ fn three_failed_polls_in_a_row_show_the_network_diagnosis_until_a_poll_succeeds(
             let AuthState::InProgress(shown) = broken.signin_status(at).unwrap() else {
                 panic!("{expected}: not in progress")
             };
-            assert_eq!(shown.problem, None, "{expected}: shown after {failed}");
+            assert_eq!(
+                shown.device_code.problem, None,
+                "{expected}: shown after {failed}"
+            );
             at = next;
             ms.clock.store(at, Ordering::SeqCst);
         }
@@ -377,7 +374,7 @@ fn three_failed_polls_in_a_row_show_the_network_diagnosis_until_a_poll_succeeds(
             panic!("{expected}: not in progress")
         };
         assert_eq!(
-            shown.problem.as_ref().map(|d| d.code.as_str()),
+            shown.device_code.problem.as_ref().map(|d| d.code.as_str()),
             Some(expected),
             "the status carries it"
         );
@@ -391,7 +388,10 @@ fn three_failed_polls_in_a_row_show_the_network_diagnosis_until_a_poll_succeeds(
         let AuthState::InProgress(shown) = device.signin_status(at).unwrap() else {
             panic!("{expected}: not in progress")
         };
-        assert_eq!(shown.problem, None, "{expected}: cleared by an answer");
+        assert_eq!(
+            shown.device_code.problem, None,
+            "{expected}: cleared by an answer"
+        );
     }
 }
 
@@ -445,6 +445,6 @@ fn without_keep_alive_a_device_idle_for_90_days_is_signed_out() {
     let Err(DeviceError::SendFailed(failure)) = send(&device, "alice@fabrikam.com", at) else {
         panic!("sent after 91 idle days")
     };
-    assert_eq!(failure.diagnosis.code, "sign-in-refresh-token-expired");
+    assert_eq!(failure.diagnosis().code, "sign-in-refresh-token-expired");
     assert_eq!(device.signin_status(at).unwrap(), AuthState::SignedOut);
 }

@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use mfp_component_tests::options;
-use mfp_host::component::{ComponentSource, EMBEDDED, FIXTURE_RUNAWAY_PATH};
+use mfp_component_tests::{FIXTURE_RUNAWAY_PATH, options};
+use mfp_host::bindings::mailer::{OutgoingMessage, WalkUpUser};
+use mfp_host::capabilities::attachments::AttachmentSet;
 use mfp_host::device::{Device, DeviceError};
 use mfp_host::runtime::CallError;
+use mfp_host::runtime::component::{ComponentSource, EMBEDDED};
 
 fn runaway_device(dir: &std::path::Path) -> Device {
     let mut opts = options(dir);
@@ -57,6 +59,34 @@ fn a_trapping_call_returns_an_error_and_the_next_call_works() {
 }
 
 #[test]
+fn a_bad_resource_handle_traps_the_call_instead_of_becoming_a_diagnosis() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = runaway_device(dir.path());
+    let message = OutgoingMessage {
+        to: vec!["alice@fabrikam.com".into()],
+        from: None,
+        user: WalkUpUser::Unauthenticated,
+        subject: "x".into(),
+        body: String::new(),
+        attachments: vec![],
+        attempt: 1,
+    };
+    // The fixture reads from a connection it never opened.
+    let err = device
+        .send(&message, AttachmentSet::default(), 1_800_000_000)
+        .unwrap_err();
+    assert!(
+        matches!(err, DeviceError::Sandbox(CallError::Trap(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.diagnosis().0, "component-trap");
+    assert_eq!(
+        device.control_panel_view().unwrap().smtp_server,
+        "fixture.example"
+    );
+}
+
+#[test]
 fn a_call_that_hoards_memory_hits_the_cap_and_the_next_call_works() {
     let dir = tempfile::tempdir().unwrap();
     let device = runaway_device(dir.path());
@@ -87,7 +117,7 @@ fn the_component_imports_no_wasi_filesystem_sockets_or_http() {
             "forbidden import {import}"
         );
         assert!(
-            mfp_host::sandbox::GRANTED_WASI
+            mfp_host::runtime::sandbox::GRANTED_WASI
                 .iter()
                 .any(|p| import.starts_with(p))
                 || import.starts_with("mfp:smtp-oauth/"),
@@ -133,9 +163,15 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let opts = mfp_host::device::DeviceOptions::new(dir.path());
     let first = Device::open(opts.clone()).unwrap();
-    assert_eq!(first.cache_outcome(), mfp_host::cache::CacheOutcome::Stored);
+    assert_eq!(
+        first.cache_outcome(),
+        mfp_host::runtime::compile_cache::CacheOutcome::Stored
+    );
     drop(first);
     let second = Device::open(opts).unwrap();
-    assert_eq!(second.cache_outcome(), mfp_host::cache::CacheOutcome::Hit);
+    assert_eq!(
+        second.cache_outcome(),
+        mfp_host::runtime::compile_cache::CacheOutcome::Hit
+    );
     assert!(second.settings().is_ok());
 }

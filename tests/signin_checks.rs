@@ -13,7 +13,7 @@ use mfp_component_tests::{Origin, owned, value_of};
 use mfp_fakes::scenario::OTHER_TENANT;
 use mfp_fakes::world::WORK_TENANT as WORK_TENANT_ID;
 use mfp_fakes::{Case, IdTokenFlaw, Scenario, World};
-use mfp_host::bindings::signin::{AuthState, PollStatus};
+use mfp_host::bindings::signin::{AuthState, PollStatus, RefusalReason, SigninError};
 use mfp_host::bindings::types::{Diagnostic, Severity};
 use mfp_host::device::{Device, DeviceError};
 
@@ -54,11 +54,14 @@ fn refused(ms: &Microsoft, device: &Device, outcome: PollStatus) -> Diagnostic {
         panic!("signed in although the id_token does not fit: {outcome:?}")
     };
     assert_eq!(diagnosis.severity, Severity::Error);
-    assert_eq!(
-        device.signin_status(ms.now()).unwrap(),
-        AuthState::SignedOut,
-        "{diagnosis:?}"
-    );
+    // Nobody is signed in, and the failure is kept for every panel to show.
+    match device.signin_status(ms.now()).unwrap() {
+        AuthState::SignInFailed(failed) => {
+            assert_eq!(failed.diagnosis, diagnosis);
+            assert_eq!(failed.still_signed_in, None, "{diagnosis:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(value_of(device, "device-email"), "", "{diagnosis:?}");
     assert!(
         !diagnosis.remedy.is_empty() && diagnosis.message.contains("nobody was signed in"),
@@ -213,7 +216,11 @@ fn a_verification_uri_that_is_not_https_is_refused_unless_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let device = exchange_device(&ms, dir.path(), &[]);
     let refused_start = |device: &Device| match device.signin_start(ms.now()) {
-        Err(DeviceError::Diagnosed(d)) => d,
+        // Refused by the identity platform's answer, typed as such.
+        Err(DeviceError::SigninFailed(SigninError::Refused(refusal))) => {
+            assert_eq!(refusal.reason, RefusalReason::UnsafeVerificationUri);
+            refusal.diagnosis
+        }
         other => panic!("the code was shown: {other:?}"),
     };
     let d = refused_start(&device);

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use mfp_fakes::exchange::SLOW_FINAL_REPLY_MS;
 use mfp_fakes::{Scenario, SmtpCase};
-use mfp_host::attachments::AttachmentSet;
 use mfp_host::bindings::mailer::SendError;
+use mfp_host::capabilities::attachments::AttachmentSet;
+use mfp_host::capabilities::net::NetConfig;
 use mfp_host::device::Device;
-use mfp_host::net::NetConfig;
 use microsoft::{Microsoft, message, send_failure};
 
 /// Every RFC 5321 stage timeout divided by this in the tests that wait: the reply to the
@@ -148,12 +148,12 @@ fn no_final_reply_within_its_timeout_is_reported_as_maybe_delivered() {
         waited >= FINAL_DOT_TIMEOUT && waited < Duration::from_secs(7),
         "waited {waited:?}"
     );
-    let d = &failure.diagnosis;
+    let d = &failure.diagnosis();
     assert_eq!(d.code, "smtp-final-reply-missing", "{d:#?}");
     assert!(d.message.contains("may have been delivered"), "{d:#?}");
     assert!(d.remedy.contains("before you send it again"), "{d:#?}");
     assert!(!d.remedy.to_lowercase().contains("try again"), "{d:#?}");
-    assert_eq!(failure.retry_after, None, "no automatic resend");
+    assert_eq!(failure.retry_after(), None, "no automatic resend");
     // And indeed: the server had taken it.
     assert_eq!(ms.world.messages().len(), 1);
 }
@@ -165,14 +165,14 @@ fn a_421_after_mail_is_temporary_and_nothing_follows_it() {
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
     let failure = refused_plain_send(&ms, &device);
     assert_eq!(
-        failure.diagnosis.code, "smtp-service-unavailable",
+        failure.diagnosis().code,
+        "smtp-service-unavailable",
         "{failure:#?}"
     );
-    assert!(failure.retry_after.is_some(), "{failure:#?}");
+    assert!(failure.retry_after().is_some(), "{failure:#?}");
     assert!(
         failure
-            .server_reply
-            .as_deref()
+            .server_reply()
             .is_some_and(|r| r.starts_with("421 4.3.2 Service not available")),
         "{failure:#?}"
     );
@@ -193,10 +193,11 @@ fn a_421_to_the_final_dot_is_temporary_not_maybe_delivered() {
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
     let failure = refused_plain_send(&ms, &device);
     assert_eq!(
-        failure.diagnosis.code, "smtp-service-unavailable",
+        failure.diagnosis().code,
+        "smtp-service-unavailable",
         "{failure:#?}"
     );
-    assert!(failure.retry_after.is_some());
+    assert!(failure.retry_after().is_some());
     assert!(ms.world.messages().is_empty());
     std::thread::sleep(Duration::from_millis(300));
     let seen = ms.world.smtp_commands();
@@ -220,13 +221,14 @@ fn a_4xx_to_rcpt_is_temporary_and_carries_the_servers_reply() {
             .unwrap_err(),
     );
     assert_eq!(
-        failure.server_reply.as_deref(),
+        failure.server_reply(),
         Some("452 4.5.3 Too many recipients"),
         "{failure:#?}"
     );
-    assert!(failure.retry_after.is_some(), "{failure:#?}");
+    assert!(failure.retry_after().is_some(), "{failure:#?}");
     assert_ne!(
-        failure.diagnosis.code, "smtp-recipients-refused",
+        failure.diagnosis().code,
+        "smtp-recipients-refused",
         "{failure:#?}"
     );
     assert!(ms.world.messages().is_empty());
@@ -261,15 +263,18 @@ fn a_refusal_stands_when_the_server_hangs_up_before_quit() {
     let dir = tempfile::tempdir().unwrap();
     let device = ms.signed_in_device_on(dir.path(), fast(&ms));
     let failure = refused_plain_send(&ms, &device);
-    assert_eq!(failure.diagnosis.code, "smtp-mailbox-full", "{failure:#?}");
+    assert_eq!(
+        failure.diagnosis().code,
+        "smtp-mailbox-full",
+        "{failure:#?}"
+    );
     assert!(
         failure
-            .server_reply
-            .as_deref()
+            .server_reply()
             .is_some_and(|r| r.starts_with("554 5.2.2")),
         "{failure:#?}"
     );
-    assert_eq!(failure.retry_after, None, "{failure:#?}");
+    assert_eq!(failure.retry_after(), None, "{failure:#?}");
 }
 
 #[test]
@@ -319,7 +324,7 @@ fn the_ehlo_name_is_the_hosts() {
             ms.now(),
         )
         .unwrap();
-    let system = mfp_host::net::system_host_name().unwrap_or_default();
+    let system = mfp_host::capabilities::net::system_host_name().unwrap_or_default();
     let seen = ms.world.smtp_commands();
     let ehlo = seen[before..]
         .iter()

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 pub use mfp_host::bindings::types::{Origin, PanelErrorKind, ServiceProvider};
 use mfp_host::device::{Device, DeviceError, DeviceOptions};
 
+/// A fixture component (built by `build.rs`) that exports the same world but loops, traps
+/// and hoards memory on purpose.
+pub const FIXTURE_RUNAWAY_PATH: &str = env!("MFP_FIXTURE_RUNAWAY_WASM");
+
 /// A device on its own temporary state dir. The dir lives as long as the value.
 pub struct TestDevice {
     pub device: Device,

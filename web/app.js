@@ -70,14 +70,44 @@
     return node;
   }
 
-  /** One diagnosis (code, severity, message, remedy) as a list item. */
+  /**
+   * One diagnosis (code, severity, message, remedy) as a list item; with a `fix` (a
+   * settings change the component offers), a button that applies it as one Apply.
+   */
   function diagnosisItem(d, testid) {
     const severity = d.severity || 'info';
-    return el('li', { class: 'diag ' + severity, 'data-code': d.code, 'data-testid': testid || 'diagnosis' },
+    const fix = d.fix && d.fix.changes ? el('button', { type: 'button', class: 'fix', 'data-testid': 'fix', text: d.fix.label }) : null;
+    if (fix) fix.addEventListener('click', () => applyFix(fix, d.fix));
+    return el('li', { class: 'diag ' + severity, 'data-code': d.code, 'data-field': d.field, 'data-testid': testid || 'diagnosis' },
       el('span', { class: 'severity', text: SEVERITY_NAMES[severity] || severity }),
       ' ',
       el('span', { class: 'message', text: d.message }),
-      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), d.remedy) : null);
+      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), d.remedy) : null,
+      fix ? el('div', { class: 'button-row' }, fix) : null);
+  }
+
+  /** Applies a diagnosis's fix through the form it is shown in (the SMTP form elsewhere). */
+  function applyFix(button, fix) {
+    const form = button.closest('form') || $('smtp-form');
+    const notices = form.querySelector('ul.notices') || $('smtp-notices');
+    clearRefusals(form);
+    applyChanges(form, notices, fix.changes);
+  }
+
+  /** The setting keys a form edits (its radio groups and keyed inputs). */
+  function fieldsOf(form) {
+    const keys = new Set();
+    for (const input of form.querySelectorAll('input')) {
+      if (input.type === 'radio') keys.add(input.name);
+      else if (input.dataset.key) keys.add(input.dataset.key);
+    }
+    return keys;
+  }
+
+  /** The diagnoses about one of a form's fields, as the component marks them (`field`). */
+  function aboutFormFields(all, form) {
+    const keys = fieldsOf(form);
+    return all.filter((d) => d.field && keys.has(d.field));
   }
 
   function fillList(list, diagnoses, testid) {
@@ -197,6 +227,8 @@
     try {
       const outcome = await api('POST', '/api/v1/smtp', { changes });
       setSettings(outcome.settings);
+      // The Apply's answer carries the findings that follow from it.
+      if (Array.isArray(outcome.diagnostics)) setDiagnostics(outcome.diagnostics);
       const notices = outcome.notices || [];
       if (notices.length) fillList(noticeList, notices, 'notice');
       else noticeList.replaceChildren(el('li', { class: 'diag info applied', 'data-testid': 'notice-applied', text: 'The settings have been applied.' }));
@@ -245,16 +277,9 @@
     $('diagnostics-table').hidden = all.length === 0;
     $('diagnostics-none').hidden = all.length !== 0;
 
-    fillList($('from-warnings'), all.filter((d) => /send-as/.test(d.code)), 'from-warning');
-
-    const upnWarnings = all.filter((d) => d.code === 'device-email-not-upn');
-    fillList($('device-warnings'), upnWarnings, 'device-warning');
-    const account = state.signin && state.signin.account;
-    const upn = account && account.upn;
-    const useUpn = $('use-upn');
-    useUpn.hidden = !(upnWarnings.length && upn);
-    useUpn.dataset.upn = upn || '';
-    if (upn) useUpn.textContent = 'Use the UPN (' + upn + ')';
+    // Each page shows the findings about its own fields, with their fixes.
+    fillList($('from-warnings'), aboutFormFields(all, $('from-form')), 'from-warning');
+    fillList($('device-warnings'), aboutFormFields(all, $('device-form')), 'device-warning');
 
     const count = all.filter((d) => d.severity === 'error' || d.severity === 'warning').length;
     const nav = document.querySelector('[data-page="diagnostics"]');
@@ -334,7 +359,8 @@
     const stateLine = $('signin-state');
     const outcome = $('signin-outcome');
     stateLine.dataset.code = status.code;
-    $('sign-out').hidden = status.code !== 'signed-in';
+    // An account stays signed in during, and after a failure of, another sign-in.
+    $('sign-out').hidden = !status.account;
     const account = status.account || {};
     switch (status.code) {
       case 'signed-in':
@@ -351,12 +377,14 @@
         outcome.hidden = false;
         break;
       case 'sign-in-in-progress':
-        stateLine.textContent = 'Waiting for the sign-in on the authentication page…';
+        stateLine.textContent = 'Waiting for the sign-in on the authentication page…' +
+          (status.account ? ' ' + (account.username || account.upn) + ' stays signed in until then.' : '');
         showDeviceCode(status);
         outcome.hidden = true;
         break;
       case 'sign-in-failed': {
-        stateLine.textContent = 'The sign-in failed.';
+        stateLine.textContent = 'The sign-in failed.' +
+          (status.account ? ' ' + (account.username || account.upn) + ' is still signed in.' : '');
         $('device-code').hidden = true;
         const d = status.diagnosis || {};
         outcome.replaceChildren(el('ul', { class: 'diagnostics', 'data-testid': 'signin-failure' }, diagnosisItem({ severity: 'error', ...d }, 'signin-diagnosis')));
@@ -544,13 +572,6 @@
     $('from-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('from-form'), $('from-notices')); });
     $('from-undo').addEventListener('click', () => { clearRefusals($('from-form')); $('from-notices').replaceChildren(); renderSettings(); });
     $('device-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('device-form'), $('device-notices')); });
-    $('use-upn').addEventListener('click', () => {
-      const upn = $('use-upn').dataset.upn;
-      if (!upn) return;
-      $('device-email').value = upn;
-      clearRefusals($('device-form'));
-      applyChanges($('device-form'), $('device-notices'), { 'device-email': upn });
-    });
     $('open-auth').addEventListener('click', openAuthenticationPage);
     $('sign-out').addEventListener('click', signOut);
     $('diagnostics-refresh').addEventListener('click', refreshAll);

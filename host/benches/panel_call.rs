@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mfp_host::bindings::types::Origin;
-use mfp_host::component::EMBEDDED;
+use mfp_host::capabilities::store::DurableStore;
 use mfp_host::device::{Device, DeviceOptions};
-use mfp_host::store::DurableStore;
+use mfp_host::runtime::component::EMBEDDED;
 use mfp_smtp_oauth::storage::{Storage, StoreError, Write};
 
 /// The host's SQLite store seen through the core's `Storage` trait, for the native baseline.

@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -23,14 +22,14 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Message, SmtpTransport, Transport};
-use mfp_fakes::net::{Clock, TestCa, spawn_exchange_on, spawn_identity_on};
+use mfp_fakes::net::{LoopbackMicrosoft, manual_clock};
 use mfp_fakes::{Scenario, World};
-use mfp_host::attachments::AttachmentSet;
 use mfp_host::bindings::mailer::OutgoingMessage;
 use mfp_host::bindings::signin::PollStatus;
 use mfp_host::bindings::types::Origin;
+use mfp_host::capabilities::attachments::AttachmentSet;
+use mfp_host::capabilities::net::NetConfig;
 use mfp_host::device::{Device, DeviceOptions};
-use mfp_host::net::{NetConfig, ResolveRule};
 
 /// The scan's size: 25 MB (decimal), about 34 MB once base64-encoded, under Exchange
 /// Online's 35 MB message limit.
@@ -99,30 +98,19 @@ fn millis(samples: &[f64]) -> String {
 struct Microsoft {
     world: World,
     clock: Arc<AtomicU64>,
-    ca: TestCa,
-    identity: SocketAddr,
-    exchange: SocketAddr,
-    _servers: Vec<mfp_fakes::net::ServerHandle>,
+    fakes: LoopbackMicrosoft,
 }
 
 impl Microsoft {
     fn start() -> Self {
         let world = World::new(Scenario::default());
         let start = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let clock = Arc::new(AtomicU64::new(start.as_secs()));
-        let read = clock.clone();
-        let fake_clock: Clock = Arc::new(move || Duration::from_secs(read.load(Ordering::SeqCst)));
-        let ca = TestCa::generate().unwrap();
-        let listen = || TcpListener::bind("127.0.0.1:0").unwrap();
-        let identity = spawn_identity_on(listen(), world.clone(), &ca, fake_clock.clone()).unwrap();
-        let exchange = spawn_exchange_on(listen(), world.clone(), &ca, fake_clock).unwrap();
+        let (fake_clock, clock) = manual_clock(start.as_secs());
+        let fakes = LoopbackMicrosoft::start_with_clock(world.clone(), fake_clock).unwrap();
         Self {
             world,
             clock,
-            ca,
-            identity: identity.addr(),
-            exchange: exchange.addr(),
-            _servers: vec![identity, exchange],
+            fakes,
         }
     }
 
@@ -137,16 +125,13 @@ impl Microsoft {
     /// Selects Exchange Online and signs the device in (approved on the fake's page).
     fn signed_in_device(&self, dir: &Path) -> Device {
         let mut opts = DeviceOptions::new(dir);
-        opts.net = Some(NetConfig {
-            authority: "https://login.microsoftonline.com".into(),
-            resolve: vec![
-                ResolveRule::parse(&format!("login.microsoftonline.com:443={}", self.identity))
-                    .unwrap(),
-                ResolveRule::parse(&format!("smtp.office365.com:587={}", self.exchange)).unwrap(),
-            ],
-            extra_roots_pem: vec![self.ca.ca_pem().as_bytes().to_vec()],
+        let mut net = NetConfig {
+            authority: self.fakes.authority().into(),
             ..NetConfig::default()
-        });
+        };
+        net.reach_stand_ins(&self.fakes.resolve_rules(), self.fakes.ca_pem())
+            .unwrap();
+        opts.net = Some(net);
         let device = Device::open(opts).unwrap();
         device
             .apply(
@@ -250,14 +235,15 @@ fn lettre_transport(ms: &Microsoft, token: &str) -> SmtpTransport {
     // Exchange Online tolerates and the strict fake refuses by default.
     ms.world
         .update_settings(|s| s.max_command_line = mfp_fakes::exchange::MAX_LINE);
-    let root = Certificate::from_pem(ms.ca.ca_pem().as_bytes()).unwrap();
+    let root = Certificate::from_pem(ms.fakes.ca_pem()).unwrap();
     let tls = TlsParameters::builder("smtp.office365.com".into())
         .certificate_store(CertificateStore::None)
         .add_root_certificate(root)
         .build_rustls()
         .unwrap();
-    SmtpTransport::builder_dangerous(ms.exchange.ip().to_string())
-        .port(ms.exchange.port())
+    let exchange = ms.fakes.exchange_addr();
+    SmtpTransport::builder_dangerous(exchange.ip().to_string())
+        .port(exchange.port())
         .tls(Tls::Required(tls))
         .hello_name(ClientId::Domain("mfp-0042.contoso.com".into()))
         .credentials(Credentials::new(UPN.into(), token.into()))

@@ -10,21 +10,24 @@
 //! `cargo bench -p mfp-host --bench serve`.
 
 #[allow(dead_code)]
+#[path = "../tests/support/client.rs"]
+mod client;
+#[allow(dead_code)]
 #[path = "../tests/support/http.rs"]
 mod http;
-use http::parse_reply;
+#[allow(dead_code)]
+#[path = "../tests/support/server.rs"]
+mod server;
+use client::PASSWORD;
+use server::Server;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "correct horse battery staple";
 const STARTS: usize = 5;
 const IDLE_SAMPLES: usize = 50;
 /// Upper bound of samples taken while the send runs.
@@ -33,147 +36,6 @@ const BUSY_SAMPLES_MAX: usize = 400;
 const SAMPLE_GAP: Duration = Duration::from_millis(10);
 /// The scan's size: 25 MB (decimal), about 33 MB once base64-encoded.
 const ATTACHMENT_SIZE: usize = 25_000_000;
-
-/// A running `mfp-host serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    /// Process start (just before spawn) to the `listening on` line.
-    to_listening: Duration,
-    started: Instant,
-}
-
-impl Server {
-    /// `global`: options before `serve` (e.g. `--no-compile-cache`); `serve`: after it.
-    fn start(state_dir: &Path, password_file: &Path, global: &[&str], serve: &[&str]) -> Self {
-        let log = std::fs::File::create(state_dir.with_extension("stderr.log")).unwrap();
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mfp-host"))
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(global)
-            .args(["serve", "--listen", "127.0.0.1:0", "--admin-password-file"])
-            .arg(password_file)
-            .args(serve)
-            .env_remove("MFP_ADMIN_PASSWORD")
-            .env_remove("MFP_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("mfp-host starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let (at, addr) = loop {
-            match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok((at, line)) => {
-                    if let Some(addr) = line.strip_prefix("listening on http://") {
-                        break (at, addr.trim().to_owned());
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(state_dir.with_extension("stderr.log"));
-                    panic!("no `listening on` line from mfp-host serve; stderr: {log:?}");
-                }
-            }
-        };
-        Self {
-            child,
-            addr,
-            to_listening: at - started,
-            started,
-        }
-    }
-
-    fn origin(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// One request on a fresh connection: (status, headers, body).
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-        body: Option<&[u8]>,
-    ) -> (u16, Vec<(String, String)>, String) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(300)))
-            .unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nOrigin: {}\r\n",
-            self.addr,
-            self.origin()
-        );
-        if let Some(cookie) = cookie {
-            head.push_str(&format!("Cookie: {cookie}\r\n"));
-        }
-        match body {
-            Some(body) => head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            )),
-            None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
-            None => {}
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        if let Some(body) = body {
-            stream.write_all(body).unwrap();
-        }
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let reply = parse_reply(&raw);
-        (reply.status, reply.headers, reply.body)
-    }
-
-    fn api(&self, cookie: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string());
-        let (status, _, text) = self.request(
-            method,
-            path,
-            Some(cookie),
-            body.as_deref().map(str::as_bytes),
-        );
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Logs in; `None` unless the answer is 204 with a session cookie.
-    fn try_login(&self) -> Option<String> {
-        let body = json!({ "password": PASSWORD }).to_string();
-        let (status, headers, _) =
-            self.request("POST", "/api/v1/login", None, Some(body.as_bytes()));
-        if status != 204 {
-            return None;
-        }
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.split(';').next().unwrap().trim().to_owned())
-    }
-
-    fn login(&self) -> String {
-        self.try_login().expect("the administrator logs in")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -198,10 +60,10 @@ struct StartTimes {
 }
 
 fn one_start(state: &Path, password_file: &Path, extra: &[&str]) -> StartTimes {
-    let server = Server::start(state, password_file, extra, &[]);
+    let server = Server::start_in(state, password_file, extra, &[]);
     let deadline = server.started + Duration::from_secs(120);
     let cookie = loop {
-        if let Some(cookie) = server.try_login() {
+        if let (_, Some(cookie)) = server.try_login() {
             break cookie;
         }
         assert!(Instant::now() < deadline, "no login within 120 s");
@@ -209,8 +71,7 @@ fn one_start(state: &Path, password_file: &Path, extra: &[&str]) -> StartTimes {
     };
     let logged_in = server.started.elapsed();
     loop {
-        let (status, _) = server.api(&cookie, "GET", "/api/v1/smtp", None);
-        if status == 200 {
+        if server.api(&cookie, "GET", "/api/v1/smtp", None).status == 200 {
             break;
         }
         assert!(Instant::now() < deadline, "no 200 from GET /api/v1/smtp");
@@ -254,38 +115,8 @@ fn start_up(label: &str, state: &Path, password_file: &Path, extra: &[&str]) {
     );
 }
 
-/// Selects Exchange Online and signs the demo in (bounded wait).
-fn demo_sign_in(server: &Server, cookie: &str) {
-    let (status, body) = server.api(
-        cookie,
-        "POST",
-        "/api/v1/smtp",
-        Some(json!({ "changes": { "service-provider": "exchange-online" } })),
-    );
-    assert_eq!(status, 200, "{body}");
-    let (status, started) = server.api(cookie, "POST", "/api/v1/signin", None);
-    assert_eq!(status, 200, "{started}");
-    let user_code = started["user-code"].as_str().unwrap().to_owned();
-    let (status, body) = server.api(
-        cookie,
-        "POST",
-        "/demo/api/approve",
-        Some(json!({ "user-code": user_code })),
-    );
-    assert_eq!(status, 200, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, state) = server.api(cookie, "GET", "/api/v1/signin", None);
-        if state["code"] == "signed-in" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still {state}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The send's JSON body: one PDF-looking attachment of `size` pseudo-random bytes.
-fn send_body(size: usize) -> Vec<u8> {
+fn send_body(size: usize) -> String {
     let mut data = Vec::with_capacity(size);
     data.extend_from_slice(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -305,13 +136,12 @@ fn send_body(size: usize) -> Vec<u8> {
         "attachments": [{ "name": "scan-0001.pdf", "data-base64": encoded }],
     })
     .to_string()
-    .into_bytes()
 }
 
 /// One timed `GET /api/v1/smtp`: (start, end).
 fn sample(server: &Server, cookie: &str) -> (Instant, Instant) {
     let start = Instant::now();
-    let (status, _) = server.api(cookie, "GET", "/api/v1/smtp", None);
+    let status = server.api(cookie, "GET", "/api/v1/smtp", None).status;
     let end = Instant::now();
     assert_eq!(status, 200);
     (start, end)
@@ -319,9 +149,9 @@ fn sample(server: &Server, cookie: &str) -> (Instant, Instant) {
 
 fn latency_under_send(root: &Path, password_file: &Path) {
     let state = root.join("busy-state");
-    let server = Server::start(&state, password_file, &[], &["--demo"]);
+    let server = Server::start_in(&state, password_file, &[], &["--demo"]);
     let cookie = server.login();
-    demo_sign_in(&server, &cookie);
+    server.demo_sign_in(&cookie);
 
     for _ in 0..5 {
         sample(&server, &cookie); // warm-up
@@ -340,11 +170,10 @@ fn latency_under_send(root: &Path, password_file: &Path) {
     let sender = std::thread::scope(|scope| {
         let send = scope.spawn(|| {
             let start = Instant::now();
-            let (status, _, reply) =
-                server.request("POST", "/api/v1/send", Some(&cookie), Some(&body));
+            let reply = server.api_raw(&cookie, "POST", "/api/v1/send", Some(&body));
             let end = Instant::now();
             let _ = done_tx.send(());
-            (start, end, status, reply)
+            (start, end, reply.status, reply.body)
         });
         // Let the send's connection open before sampling.
         std::thread::sleep(Duration::from_millis(5));

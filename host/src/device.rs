@@ -3,17 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::attachments::AttachmentSet;
 use crate::bindings::mailer::{OutgoingMessage, SendError, SendReport};
-use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus};
+use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus, SigninError};
 use crate::bindings::types::{
     ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry,
 };
-use crate::cache::CacheOutcome;
-use crate::component::ComponentSource;
-use crate::net::{Net, NetConfig, SigninOverrides};
+use crate::capabilities::attachments::AttachmentSet;
+use crate::capabilities::net::{Net, NetConfig, SigninOverrides};
+use crate::capabilities::store::DurableStore;
+use crate::runtime::compile_cache::CacheOutcome;
+use crate::runtime::component::ComponentSource;
 use crate::runtime::{CallError, CallGrants, Runtime, RuntimeOptions};
-use crate::store::DurableStore;
+
+/// The store record where the component keeps the SMTP server and port it sends to, as
+/// `host:port` text, written in the same commit as the settings. The host grants SMTP
+/// connections to that destination only, read from its own store when the component
+/// connects: never from the component's answers, never from the settings record.
+pub const SMTP_DESTINATION_KEY: &str = "host/smtp-destination/v1";
 
 /// Where the device keeps its state and which component it runs.
 #[derive(Clone, Debug)]
@@ -54,11 +60,12 @@ pub enum DeviceError {
     /// The state dir or its database could not be opened.
     #[error("the state dir {path} cannot be used: {why}")]
     StateDir { path: String, why: String },
-    /// Sign-in failed or was refused; the diagnostic says why and what to do.
-    #[error("{}", .0.message)]
-    Diagnosed(Diagnostic),
-    /// A send failed; the error carries the diagnosis and the server's reply.
-    #[error("{}", .0.diagnosis.message)]
+    /// A sign-in call failed; the error's case says what to do, its diagnosis how.
+    #[error("{}", .0.diagnosis().message)]
+    SigninFailed(SigninError),
+    /// A send failed; the error's case says what to do, with the diagnosis and the
+    /// server's reply.
+    #[error("{}", .0.diagnosis().message)]
     SendFailed(SendError),
     /// The network configuration (`--authority`, `--resolve`, `--ca-file`, `--proxy`) is invalid.
     #[error("the network settings are invalid: {0}")]
@@ -73,8 +80,14 @@ impl DeviceError {
     pub fn diagnosis(&self) -> (String, String, String) {
         match self {
             Self::Refused(e) => (e.code.clone(), e.message.clone(), e.remedy.clone()),
-            Self::Diagnosed(d) => (d.code.clone(), d.message.clone(), d.remedy.clone()),
-            Self::SendFailed(e) => (e.diagnosis.code.clone(), e.diagnosis.message.clone(), e.diagnosis.remedy.clone()),
+            Self::SigninFailed(e) => {
+                let d = e.diagnosis();
+                (d.code.clone(), d.message.clone(), d.remedy.clone())
+            }
+            Self::SendFailed(e) => {
+                let d = e.diagnosis();
+                (d.code.clone(), d.message.clone(), d.remedy.clone())
+            }
             Self::NetConfig(_) => (
                 "network-config-invalid".into(),
                 self.to_string(),
@@ -229,7 +242,7 @@ impl Device {
             .call(self.identity_grant(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_start(store, now)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     /// Performs at most one token request, if one is due at `now`.
@@ -238,7 +251,7 @@ impl Device {
             .call(self.identity_grant(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_poll(store, now)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     pub fn signin_status(&self, now: u64) -> Result<AuthState, DeviceError> {
@@ -246,7 +259,7 @@ impl Device {
             .call(CallGrants::default(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_status(store, now)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     pub fn sign_out(&self) -> Result<(), DeviceError> {
@@ -254,7 +267,7 @@ impl Device {
             .call(CallGrants::default(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_sign_out(store)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     /// Keeps an idle device signed in (refresh tokens expire after 90 idle days): refreshes
@@ -264,7 +277,7 @@ impl Device {
             .call(self.identity_grant(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_keep_alive(store, now)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     pub fn admin_consent(&self) -> Result<ConsentStep, DeviceError> {
@@ -272,31 +285,24 @@ impl Device {
             .call(self.identity_grant(), |dev, store| {
                 dev.mfp_smtp_oauth_signin().call_admin_consent(store)
             })?
-            .map_err(DeviceError::Diagnosed)
+            .map_err(DeviceError::SigninFailed)
     }
 
     /// One send attempt. The network grant is the identity platform (for a token refresh)
-    /// and the SMTP server and port of the current settings, nothing else.
+    /// and the SMTP destination the store's [`SMTP_DESTINATION_KEY`] names when the
+    /// component connects, nothing else.
     pub fn send(
         &self,
         message: &OutgoingMessage,
         attachments: AttachmentSet,
         now: u64,
     ) -> Result<SendReport, DeviceError> {
-        let entries = self.settings()?;
-        let value = |key: &str| {
-            entries
-                .iter()
-                .find(|e| e.key == key)
-                .map(|e| e.value.clone())
-                .unwrap_or_default()
-        };
-        let smtp = value("send-port")
-            .parse::<u16>()
-            .ok()
-            .map(|port| (value("smtp-server"), port));
+        let store = self.store.clone();
         let grants = CallGrants {
-            net: self.net.as_ref().map(|net| net.grant(smtp)),
+            net: self
+                .net
+                .as_ref()
+                .map(|net| net.grant_smtp_lookup(move || smtp_destination(&store))),
             attachments,
             overrides: self.overrides.clone(),
         };
@@ -305,6 +311,56 @@ impl Device {
                 dev.mfp_smtp_oauth_mailer().call_send(store, message, now)
             })?
             .map_err(DeviceError::SendFailed)
+    }
+}
+
+/// The SMTP server and port the store's destination record names, if it holds one that
+/// reads as `host:port`.
+fn smtp_destination(store: &DurableStore) -> Option<(String, u16)> {
+    let record = store.get(SMTP_DESTINATION_KEY).ok()??;
+    let text = String::from_utf8(record).ok()?;
+    let (host, port) = text.rsplit_once(':')?;
+    Some((host.to_owned(), port.parse().ok()?))
+}
+
+impl SendError {
+    /// The diagnosis, whatever the case.
+    pub fn diagnosis(&self) -> &Diagnostic {
+        match self {
+            Self::NotSent(d) | Self::SignInRequired(d) => d,
+            Self::RetryLater(retry) => &retry.failure.diagnosis,
+            Self::Failed(failure) => &failure.diagnosis,
+        }
+    }
+
+    /// Seconds to wait before the next attempt, when the component asks for one.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::RetryLater(retry) => Some(retry.after_seconds),
+            _ => None,
+        }
+    }
+
+    /// The server's reply, when a server answered.
+    pub fn server_reply(&self) -> Option<&str> {
+        match self {
+            Self::NotSent(_) | Self::SignInRequired(_) => None,
+            Self::RetryLater(retry) => retry.failure.server_reply.as_deref(),
+            Self::Failed(failure) => failure.server_reply.as_deref(),
+        }
+    }
+}
+
+impl SigninError {
+    /// The diagnosis, whatever the case.
+    pub fn diagnosis(&self) -> &Diagnostic {
+        match self {
+            Self::Settings(d)
+            | Self::SignInRequired(d)
+            | Self::Unreachable(d)
+            | Self::Storage(d) => d,
+            Self::Refused(refusal) => &refusal.diagnosis,
+        }
     }
 }
 

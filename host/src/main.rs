@@ -1,3 +1,67 @@
-fn main() -> std::process::ExitCode {
-    mfp_host::cli::main()
+//! `mfp-host`: parses the command line and hands it to a front end — `serve` to the web
+//! panel's server, every other command to the command line. The two front ends share
+//! the device flags and the vocabulary of `mfp_host::frontend`, and never each other.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mfp_host::frontend::Failure;
+use mfp_host::frontend::options::DeviceFlags;
+use mfp_host::{cli, serve};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfp-host",
+    version,
+    about = "Device runtime for the Exchange Online/Outlook.com SMTP settings (mfp-smtp-oauth)"
+)]
+struct MfpHost {
+    #[command(flatten)]
+    flags: DeviceFlags,
+    #[command(subcommand)]
+    command: FrontEnd,
+}
+
+#[derive(Debug, Subcommand)]
+enum FrontEnd {
+    #[command(flatten)]
+    CommandLine(cli::Command),
+    /// Serves the web panel and its JSON API (web/API.md) until interrupted.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let MfpHost { flags, command } = MfpHost::parse();
+    let mut out = std::io::stdout().lock();
+    let result = match command {
+        FrontEnd::CommandLine(command) => cli::run(&flags, command, &mut out),
+        FrontEnd::Serve(args) => serve::run(&flags, args, &mut out),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(Failure {
+            kind,
+            code,
+            message,
+            remedy,
+            ..
+        }) => {
+            let _ = out.flush();
+            eprintln!("error[{code}]: {message}\nremedy: {remedy}");
+            ExitCode::from(kind.exit_status())
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `MFP_LOG` (default: warnings, and the server's access log).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MFP_LOG")
+        .unwrap_or_else(|_| "warn,mfp_host::serve=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

@@ -9,41 +9,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mfp_fakes::net::{ServerHandle, TestCa, spawn_exchange, spawn_identity};
+use mfp_fakes::net::LoopbackMicrosoft;
 use mfp_fakes::{Approval, Scenario, World};
 
 /// Both fakes on 127.0.0.1 with the system clock, and the flags that reach them.
 struct Fakes {
     world: World,
     flags: Vec<String>,
-    _identity: ServerHandle,
-    _exchange: ServerHandle,
+    _fakes: LoopbackMicrosoft,
     _dir: tempfile::TempDir,
 }
 
 impl Fakes {
     fn start(scenario: Scenario) -> Self {
         let world = World::new(scenario);
-        let ca = TestCa::generate().unwrap();
-        let (identity_addr, identity) = spawn_identity(world.clone(), &ca).unwrap();
-        let (exchange_addr, exchange) = spawn_exchange(world.clone(), &ca).unwrap();
-        assert!(identity_addr.ip().is_loopback() && exchange_addr.ip().is_loopback());
+        let fakes = LoopbackMicrosoft::start(world.clone()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let ca_file: PathBuf = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, ca.ca_pem()).unwrap();
-        let flags = vec![
-            "--resolve".into(),
-            format!("login.microsoftonline.com:443={identity_addr}"),
-            "--resolve".into(),
-            format!("smtp.office365.com:587={exchange_addr}"),
-            "--ca-file".into(),
-            ca_file.display().to_string(),
-        ];
+        std::fs::write(&ca_file, fakes.ca_pem()).unwrap();
+        let mut flags = Vec::new();
+        for rule in fakes.resolve_rules() {
+            flags.extend(["--resolve".to_owned(), rule]);
+        }
+        flags.extend(["--ca-file".to_owned(), ca_file.display().to_string()]);
         Self {
             world,
             flags,
-            _identity: identity,
-            _exchange: exchange,
+            _fakes: fakes,
             _dir: dir,
         }
     }
@@ -207,8 +199,10 @@ fn login_status_send_logout_through_the_real_binary() {
         Some(m.message_id.as_str()),
         "{report}"
     );
-    let raw = String::from_utf8_lossy(m.raw.as_deref().unwrap()).into_owned();
-    assert!(raw.contains("scan.pdf"), "the attachment is named");
+    let attachments = m.decoded().attachments;
+    assert_eq!(attachments.len(), 1, "{attachments:?}");
+    assert_eq!(attachments[0].name, "scan.pdf", "the attachment is named");
+    assert_eq!(attachments[0].size, pdf.len() as u64, "and arrived whole");
 
     // A refused walk-up edit of From: exit 1 before any connection.
     let out = fakes.run(

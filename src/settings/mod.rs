@@ -6,6 +6,8 @@ pub mod values;
 
 use serde::{Deserialize, Serialize};
 
+use crate::storage::{RecordVersion, records};
+
 /// The server Exchange Online/Outlook.com submission uses (rule S2).
 pub const EXCHANGE_SERVER: &str = "smtp.office365.com";
 /// The submission port Exchange Online/Outlook.com uses (rule S2).
@@ -79,6 +81,9 @@ impl Default for FromAddressPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// The record's layout (see [`crate::storage::records`]).
+    #[serde(default = "RecordVersion::unversioned")]
+    pub version: RecordVersion<{ records::SETTINGS }>,
     pub service_provider: ServiceProvider,
     pub smtp_server: String,
     pub send_port: u16,
@@ -94,6 +99,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            version: RecordVersion::default(),
             service_provider: ServiceProvider::NotSelected,
             smtp_server: String::new(),
             send_port: 25,

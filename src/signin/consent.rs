@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::SigninConfig;
 use super::id_token::Account;
 use crate::diagnose::{Diagnostic, Severity};
+use crate::storage::{RecordVersion, records};
 
 /// The store key of the [`ConsentRecord`]: outside the grant keys, so a sign-out or an S4
 /// reset (which delete the grant) keep it. Entra ID keeps a tenant's consent whatever the
@@ -35,6 +36,9 @@ pub struct Consented {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConsentRecord {
+    /// The record's layout (see [`crate::storage::records`]).
+    #[serde(default = "RecordVersion::unversioned")]
+    pub version: RecordVersion<{ records::CONSENT }>,
     pub tenants: Vec<Consented>,
 }
 

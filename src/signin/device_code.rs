@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn request_posts_client_id_and_the_exact_scope_to_the_tenant() {
         let request = device_code_request(&SigninConfig::default());
-        assert_eq!(request.method, "POST");
+        assert_eq!(request.method, crate::signin::HttpMethod::Post);
         assert_eq!(
             request.url,
             "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode"

@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use super::clock::{CLOCK_LEEWAY, ClockSkew, shown as shown_time};
 use super::error::{SigninError, SigninErrorKind};
 use super::reply::JsonObject;
-use crate::diagnose::{Diagnostic, Severity};
+use crate::diagnose::{Diagnostic, Fix, Severity};
+use crate::storage::{RecordVersion, records};
 
 /// The tenant id of personal Microsoft accounts (Outlook.com, Hotmail, Live).
 pub const PERSONAL_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
@@ -51,6 +52,9 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Account {
+    /// The record's layout (see [`crate::storage::records`]).
+    #[serde(default = "RecordVersion::unversioned")]
+    pub version: RecordVersion<{ records::ACCOUNT }>,
     /// The sign-in name; for work and school accounts usually the UPN.
     pub preferred_username: Option<String>,
     /// The primary email address; may be absent.
@@ -90,6 +94,7 @@ impl Account {
 
     fn from_claims(claims: &JsonObject) -> Result<Self, SigninError> {
         Ok(Self {
+            version: RecordVersion::default(),
             preferred_username: claims.opt_string("preferred_username")?,
             email: claims.opt_string("email")?,
             upn: claims.opt_string("upn")?,
@@ -182,7 +187,12 @@ impl Account {
             format!(
                 "Set the Device Email Address to {upn} (setting device-email, in the {DEVICE_DETAILS})."
             ),
-        ))
+        )
+        .about("device-email")
+        .with_fix(Fix {
+            label: format!("Use the UPN ({upn})"),
+            changes: vec![("device-email", upn.to_owned())],
+        }))
     }
 }
 

@@ -133,10 +133,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The HTTP methods the identity platform's endpoints use; mirrors `http-method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
 /// An HTTP request as plain data, for the host's `net` capability to send.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    pub method: &'static str,
+    pub method: HttpMethod,
     pub url: String,
     pub headers: Vec<(String, String)>,
     /// `application/x-www-form-urlencoded`; may hold a device code or a refresh token.
@@ -151,7 +167,7 @@ impl HttpRequest {
             .finish()
             .into_bytes();
         Self {
-            method: "POST",
+            method: HttpMethod::Post,
             url,
             headers: vec![
                 (

@@ -18,6 +18,7 @@ use super::id_token::{Account, Expected};
 use super::token::{TokenReply, TokenSet, device_token_request, read_token_reply};
 use super::{HttpRequest, SigninConfig};
 use crate::diagnose::{Diagnostic, Severity};
+use crate::storage::{RecordVersion, records};
 
 /// What `slow_down` adds to the interval, for good (RFC 8628 3.5).
 pub const SLOW_DOWN_STEP: u64 = 5;
@@ -89,6 +90,9 @@ fn known_code(code: &str) -> &'static str {
 /// A device-code sign-in in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceFlow {
+    /// The record's layout (see [`crate::storage::records`]).
+    #[serde(default = "RecordVersion::unversioned")]
+    version: RecordVersion<{ records::DEVICE_FLOW }>,
     /// Where the code was issued; it is redeemed at the same tenant, as the same client.
     config: SigninConfig,
     code: DeviceCode,
@@ -150,6 +154,7 @@ impl DeviceFlow {
     /// request goes out one interval later: nobody signs in faster than that.
     pub fn start(config: SigninConfig, code: DeviceCode, now: u64) -> Self {
         Self {
+            version: RecordVersion::default(),
             config,
             expires_at: now.saturating_add(code.expires_in),
             interval: code.interval.max(1),

@@ -8,6 +8,7 @@ use super::error::SigninError;
 use super::id_token::Account;
 use super::reply::JsonObject;
 use super::{HttpRequest, SCOPE, Secret, SigninConfig};
+use crate::storage::{RecordVersion, records};
 
 /// The grant type of the device authorization grant (RFC 8628 3.4).
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -54,6 +55,9 @@ pub fn refresh_request(config: &SigninConfig, tokens: &TokenSet) -> HttpRequest 
 /// the access token it yielded are always committed together. `Debug` shows no token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
+    /// The record's layout (see [`crate::storage::records`]).
+    #[serde(default = "RecordVersion::unversioned")]
+    pub version: RecordVersion<{ records::GRANT }>,
     /// `Bearer`.
     pub token_type: String,
     /// The scopes granted, space-separated.
@@ -164,6 +168,7 @@ impl ParsedTokens {
         let account = Account::from_checked_id_token(id_token.expose(), expected)?;
         Ok((
             TokenSet {
+                version: RecordVersion::default(),
                 token_type: self.token_type,
                 scope: self.scope.unwrap_or_else(|| SCOPE.to_owned()),
                 access_token: self.access_token,
@@ -242,6 +247,7 @@ pub fn parse_refresh_reply(
 ) -> Result<TokenSet, SigninError> {
     match read_token_reply(config, now, status, body)? {
         TokenReply::Tokens(t) => Ok(TokenSet {
+            version: RecordVersion::default(),
             token_type: t.token_type,
             scope: t.scope.unwrap_or_else(|| previous.scope.clone()),
             access_token: t.access_token,
@@ -295,7 +301,7 @@ mod tests {
     #[test]
     fn device_token_request_redeems_the_device_code_at_the_token_endpoint() {
         let request = device_token_request(&SigninConfig::default(), &Secret::new("DC-123"));
-        assert_eq!(request.method, "POST");
+        assert_eq!(request.method, crate::signin::HttpMethod::Post);
         assert_eq!(
             request.url,
             "https://login.microsoftonline.com/common/oauth2/v2.0/token"

@@ -60,19 +60,19 @@
 //! A failure is returned by `next_event` after any last bytes (a polite `QUIT`) were
 //! handed out, so the loop above writes them before it stops.
 
-mod capabilities;
 mod command;
 mod data;
+mod extensions;
 mod reply;
 mod session;
 pub mod timeouts;
 
-pub use capabilities::Capabilities;
 pub use command::{
     FALLBACK_EHLO_NAME, MAX_ADDRESS_LEN, MAX_EHLO_NAME_LEN, check_address, check_ehlo_name,
     ehlo_name_or_fallback,
 };
 pub use data::DotStuffer;
+pub use extensions::EhloExtensions;
 pub use reply::{EnhancedStatus, MAX_LINE_LEN, MAX_REPLY_LINES, Reply, ReplyError, ReplyParser};
 pub use session::{Envelope, Event, RecipientPolicy, Refusal, Report, Session, SessionConfig};
 pub use timeouts::Timeouts;

@@ -1,9 +1,9 @@
 //! The `/api/v1/*` routes of web/API.md. Each forwards one call to the component in a
-//! blocking task and answers with what it said; [`ApiError`] maps device failures to HTTP
-//! statuses and the `{"error": {code, message, remedy, field?}}` object.
+//! blocking task and answers with what it said, through the shared views
+//! ([`crate::frontend::views`]); [`ApiError`] answers a [`Failure`] with its HTTP status and
+//! the `{"error": {code, message, remedy, field?}}` object.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,49 +11,38 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
-use super::signin_timer::Phase;
-use crate::attachments::AttachmentSet;
 use crate::bindings::mailer::{OutgoingMessage, WalkUpUser};
-use crate::bindings::signin::{Account, AuthState, DeviceCode, SignedInState};
-use crate::bindings::types::{
-    ApplyOutcome, ControlPanelScreen, Origin, PanelErrorKind, SettingEntry,
-};
-use crate::cli::{LdapSearchArg, UserArg, credentials_label, diagnostic_json, provider_label};
-use crate::cli_send::walk_up_user;
+use crate::bindings::types::Origin;
+use crate::capabilities::attachments::AttachmentSet;
 use crate::device::{Device, DeviceError, unix_now};
-use crate::runtime::CallError;
+use crate::frontend::input::{self, LdapSearch, UserKind};
+use crate::frontend::send_loop;
+use crate::frontend::views::{self, AuthStateView, ConsentView, ControlPanelView, DeviceCodeView};
+use crate::frontend::{Failure, FailureKind};
 
-/// Send attempts at most, when Exchange asks to retry later (as `mfp-host send`).
-const MAX_SEND_ATTEMPTS: u32 = 3;
-/// The longest retry delay the server waits for within one request.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
-
-/// A failure as the API answers it.
+/// A failure as the API answers it: the shared [`Failure`] and its HTTP status.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
-    pub code: String,
-    pub message: String,
-    pub remedy: String,
-    pub field: Option<String>,
-    /// `server-reply` beside `error` (a failed send), `null` when there was none.
-    pub server_reply: Option<Option<String>>,
+    pub failure: Failure,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// A failure of the server itself (its login, its demo pages), with its own status.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>, remedy: &str) -> Self {
+        let kind = if status.is_server_error() {
+            FailureKind::DeviceFault
+        } else {
+            FailureKind::BadInput
+        };
         Self {
             status,
-            code: code.into(),
-            message: message.into(),
-            remedy: remedy.into(),
-            field: None,
-            server_reply: None,
+            failure: Failure::new(kind, code, message, remedy),
             retry_after: None,
         }
     }
@@ -64,20 +53,44 @@ impl ApiError {
     }
 
     pub fn with_field(mut self, field: &str) -> Self {
-        self.field = Some(field.into());
+        self.failure.field = Some(field.into());
         self
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        Self {
+            status: StatusCode::from_u16(failure.kind.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            failure,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(err: DeviceError) -> Self {
+        Failure::from(err).into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error =
-            json!({ "code": self.code, "message": self.message, "remedy": self.remedy });
-        if let Some(field) = self.field {
+        let Failure {
+            code,
+            message,
+            remedy,
+            field,
+            server_reply,
+            ..
+        } = self.failure;
+        let mut error = json!({ "code": code, "message": message, "remedy": remedy });
+        if let Some(field) = field {
             error["field"] = json!(field);
         }
         let mut body = json!({ "error": error });
-        if let Some(reply) = self.server_reply {
+        if let Some(reply) = server_reply {
             body["server-reply"] = json!(reply);
         }
         let mut response = (self.status, Json(body)).into_response();
@@ -90,50 +103,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<DeviceError> for ApiError {
-    fn from(err: DeviceError) -> Self {
-        let status = match &err {
-            DeviceError::Refused(e) if e.kind == PanelErrorKind::Storage => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            DeviceError::Refused(_) => StatusCode::CONFLICT,
-            DeviceError::Diagnosed(_) | DeviceError::SendFailed(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            DeviceError::Sandbox(_)
-            | DeviceError::StateDir { .. }
-            | DeviceError::NetConfig(_)
-            | DeviceError::Component { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if let DeviceError::Sandbox(e) = &err {
-            let kind = match e {
-                CallError::DeadlineExceeded(_) => "deadline",
-                CallError::MemoryLimit(_) => "memory",
-                CallError::Trap(_) => "trap",
-                CallError::Instantiate(_) => "instantiate",
-            };
-            tracing::warn!(target: "mfp_host::serve", kind, "a component call failed: {e}");
-        }
-        let (code, message, remedy) = err.diagnosis();
-        let mut api = Self::new(status, &code, message, &remedy);
-        match err {
-            DeviceError::Refused(e) => api.field = e.field,
-            DeviceError::SendFailed(e) => api.server_reply = Some(e.server_reply),
-            _ => {}
-        }
-        api
-    }
-}
-
 /// Runs `call` on the device in a blocking task (each call is a fresh instance).
-pub(crate) async fn blocking<T, F>(device: &Arc<Device>, call: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, E, F>(device: &Arc<Device>, call: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Device) -> Result<T, DeviceError> + Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+    F: FnOnce(&Device) -> Result<T, E> + Send + 'static,
 {
     let device = device.clone();
     match tokio::task::spawn_blocking(move || call(&device)).await {
-        Ok(result) => result.map_err(ApiError::from),
+        Ok(result) => result.map_err(Into::into),
         Err(join) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "host-task-failed",
@@ -153,34 +132,6 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     })
 }
 
-fn settings_json(entries: &[SettingEntry]) -> Value {
-    Value::Array(
-        entries
-            .iter()
-            .map(|e| json!({ "key": e.key, "value": e.value, "locked": e.locked }))
-            .collect(),
-    )
-}
-
-fn outcome_json(outcome: &ApplyOutcome) -> Value {
-    json!({
-        "settings": settings_json(&outcome.settings),
-        "notices": outcome.notices.iter().map(diagnostic_json).collect::<Vec<_>>(),
-    })
-}
-
-fn control_panel_json(view: &ControlPanelScreen) -> Value {
-    json!({
-        "service-provider": provider_label(view.service_provider),
-        "smtp-server": view.smtp_server,
-        "send-port": view.send_port.to_string(),
-        "receive-port": view.receive_port.to_string(),
-        "login-credentials": credentials_label(view.login_credentials),
-        "smtp-edits-enabled": view.smtp_edits_enabled,
-        "notice": view.notice,
-    })
-}
-
 /// `{"changes": {"key": "value", …}}` as (key, value) pairs; numbers are taken as text.
 fn changes(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
     let remedy = "Send {\"changes\": {\"setting-key\": \"value\", …}} with string values, e.g. {\"changes\": {\"service-provider\": \"exchange-online\"}}.";
@@ -191,35 +142,29 @@ fn changes(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
             remedy,
         ));
     };
-    object
-        .iter()
-        .map(|(key, value)| match value {
-            Value::String(s) => Ok((key.clone(), s.clone())),
-            Value::Number(n) => Ok((key.clone(), n.to_string())),
-            _ => Err(ApiError::bad_request(
-                format!("the value of \"{key}\" must be a string"),
-                remedy,
-            )
-            .with_field(key)),
-        })
-        .collect()
+    input::setting_changes(object).map_err(|key| {
+        ApiError::bad_request(format!("the value of \"{key}\" must be a string"), remedy)
+            .with_field(&key)
+    })
 }
 
 pub(crate) async fn get_smtp(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (settings, diagnostics) = blocking(&state.device, |device| {
-        Ok((device.settings()?, device.diagnostics()?))
+        Ok::<_, DeviceError>((device.settings()?, device.diagnostics()?))
     })
     .await?;
     Ok(Json(json!({
-        "settings": settings_json(&settings),
-        "diagnostics": diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
+        "settings": views::settings(&settings),
+        "diagnostics": views::diagnostics(&diagnostics),
     })))
 }
 
 async fn apply(state: &AppState, origin: Origin, body: &Bytes) -> Result<Json<Value>, ApiError> {
     let changes = changes(body)?;
     let outcome = blocking(&state.device, move |device| device.apply(origin, &changes)).await?;
-    Ok(Json(outcome_json(&outcome)))
+    Ok(Json(views::to_json(&views::ApplyOutcomeView::from(
+        &outcome,
+    ))))
 }
 
 pub(crate) async fn post_smtp(
@@ -233,7 +178,7 @@ pub(crate) async fn get_control_panel(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let view = blocking(&state.device, |device| device.control_panel_view()).await?;
-    Ok(Json(control_panel_json(&view)))
+    Ok(Json(views::to_json(&ControlPanelView::from(&view))))
 }
 
 pub(crate) async fn post_control_panel(
@@ -247,74 +192,20 @@ pub(crate) async fn get_diagnostics(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let found = blocking(&state.device, |device| device.diagnostics()).await?;
-    Ok(Json(Value::Array(
-        found.iter().map(diagnostic_json).collect(),
-    )))
-}
-
-fn device_code_json(code: &DeviceCode) -> Map<String, Value> {
-    let value = json!({
-        "user-code": code.user_code,
-        "verification-uri": code.verification_uri,
-        "expires-at": code.expires_at,
-        "interval": code.interval,
-        "message": code.message,
-        "problem": code.problem.as_ref().map(diagnostic_json),
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-fn account_json(a: &Account) -> Value {
-    json!({ "username": a.username, "upn": a.upn, "email": a.email, "tenant-id": a.tenant_id, "personal": a.personal })
+    Ok(Json(views::to_json(&views::diagnostics(&found))))
 }
 
 /// Open Authentication Page: a device code, then the server polls on its own timer.
 pub(crate) async fn post_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let code = state.signin.start(&state).await?;
-    Ok(Json(Value::Object(device_code_json(&code))))
+    Ok(Json(views::to_json(&DeviceCodeView::from(&code))))
 }
 
-/// Where sign-in stands: the timer's sign-in while it runs or after it failed, else the
-/// component's status. The device code is shown while in progress, never the tokens.
+/// Where sign-in stands, as the component keeps it: in progress (the device code, never
+/// the tokens), signed in, or the last sign-in's failure, with any account still signed in.
 pub(crate) async fn get_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = blocking(&state.device, |device| device.signin_status(unix_now())).await?;
-    let signed_in = |s: &SignedInState| {
-        json!({
-            "account": account_json(&s.account),
-            "access-token-expires-at": s.access_token_expires_at,
-            "warnings": s.warnings.iter().map(diagnostic_json).collect::<Vec<_>>(),
-        })
-    };
-    let phase = state.signin.phase();
-    let mut value = match (&phase, &status) {
-        (_, AuthState::InProgress(code)) | (Phase::Polling(code), _) => {
-            let mut map = device_code_json(code);
-            map.insert("code".into(), json!("sign-in-in-progress"));
-            Value::Object(map)
-        }
-        (Phase::Failed(diagnosis), _) => {
-            json!({ "code": "sign-in-failed", "diagnosis": diagnosis })
-        }
-        (_, AuthState::SignedIn(s)) => {
-            let mut value = signed_in(s);
-            value["code"] = json!("signed-in");
-            value
-        }
-        (_, AuthState::SignedOut) => json!({ "code": "signed-out" }),
-    };
-    // A failed re-sign-in leaves the earlier account signed in: say so too.
-    if value["code"] != "signed-in"
-        && let AuthState::SignedIn(s) = &status
-        && let Value::Object(extra) = signed_in(s)
-    {
-        for (key, v) in extra {
-            value[key.as_str()] = v;
-        }
-    }
-    Ok(Json(value))
+    Ok(Json(views::to_json(&AuthStateView::from(&status))))
 }
 
 pub(crate) async fn delete_signin(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
@@ -326,9 +217,7 @@ pub(crate) async fn get_admin_consent(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let step = blocking(&state.device, |device| device.admin_consent()).await?;
-    Ok(Json(
-        json!({ "url": step.url, "needed": step.needed, "explanation": step.explanation }),
-    ))
+    Ok(Json(views::to_json(&ConsentView::from(&step))))
 }
 
 /// The test email of the web panel: recipients, subject, body and base64 attachments.
@@ -400,9 +289,9 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
     // S7: `user` (default `unauthenticated`) and, for an authenticated user, `ldap-search`
     // (default `succeeded`), as `mfp-host send --user/--ldap-search`.
     let user_remedy = "Give \"user\" as \"authenticated\", \"guest\" or \"unauthenticated\", and \"ldap-search\" (\"succeeded\" or \"failed\") only with \"authenticated\".";
-    let user_arg = match text("user")? {
-        None => UserArg::Unauthenticated,
-        Some(name) => <UserArg as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
+    let user_kind = match text("user")? {
+        None => UserKind::Unauthenticated,
+        Some(name) => <UserKind as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
             ApiError::bad_request(
                 format!("\"user\" {name:?} is not a kind of user"),
                 user_remedy,
@@ -413,7 +302,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
     let ldap_search = match text("ldap-search")? {
         None => None,
         Some(name) => Some(
-            <LdapSearchArg as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
+            <LdapSearch as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
                 ApiError::bad_request(
                     format!("\"ldap-search\" {name:?} is not an outcome"),
                     user_remedy,
@@ -422,7 +311,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
             })?,
         ),
     };
-    let user = walk_up_user(user_arg, ldap_search).map_err(|why| {
+    let user = input::walk_up_user(user_kind, ldap_search).map_err(|why| {
         ApiError::bad_request(format!("\"ldap-search\": {why}"), user_remedy)
             .with_field("ldap-search")
     })?;
@@ -436,8 +325,8 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
     })
 }
 
-/// Sends a test email; transient failures are retried after the delay the component asks
-/// for, as `mfp-host send` does.
+/// Sends a test email through the shared send loop: transient failures are retried when
+/// and as often as the component says, in one blocking task.
 pub(crate) async fn post_send(
     State(state): State<AppState>,
     body: Bytes,
@@ -454,50 +343,37 @@ pub(crate) async fn post_send(
                 "Try again.",
             )
         })??;
-    let mut attempt = 1;
-    loop {
-        let files = AttachmentSet::from_memory(email.attachments.clone());
-        let message = OutgoingMessage {
-            to: email.to.clone(),
-            from: email.from.clone(),
-            user: email.user,
-            subject: email.subject.clone(),
-            body: email.body.clone(),
-            attachments: files.ids(),
-            attempt,
-        };
-        let result = blocking(&state.device, move |device| {
-            match device.send(&message, files, unix_now()) {
-                Err(DeviceError::SendFailed(failure))
-                    if failure.retry_after.is_some() && attempt < MAX_SEND_ATTEMPTS =>
-                {
-                    Ok(Err(failure))
-                }
-                other => other.map(Ok),
-            }
-        })
-        .await?;
-        match result {
-            Ok(report) => {
-                return Ok(Json(json!({
-                    "message-id": report.message_id,
-                    "accepted": report.accepted,
-                    "server-reply": report.server_reply,
-                    "size": report.size,
-                    "attempts": attempt,
-                })));
-            }
-            Err(failure) => {
-                let delay = Duration::from_secs(u64::from(failure.retry_after.unwrap_or(1)));
+    let message = OutgoingMessage {
+        to: email.to,
+        from: email.from,
+        user: email.user,
+        subject: email.subject,
+        body: email.body,
+        attachments: Vec::new(),
+        attempt: 1,
+    };
+    let files = email.attachments;
+    let sent = blocking(&state.device, move |device| {
+        send_loop::send(
+            device,
+            message,
+            |_| Ok(AttachmentSet::from_memory(files.clone())),
+            |retry| {
                 tracing::info!(
                     target: "mfp_host::serve",
-                    code = failure.diagnosis.code,
-                    attempt,
-                    "send will be retried in {delay:?}"
+                    code = retry.failure.diagnosis.code,
+                    next_attempt = retry.next_attempt,
+                    max_attempts = retry.max_attempts,
+                    "send will be retried in {} s",
+                    retry.after_seconds
                 );
-                tokio::time::sleep(delay.min(MAX_RETRY_WAIT)).await;
-                attempt += 1;
-            }
-        }
-    }
+            },
+        )
+        .map_err(Failure::from)
+    })
+    .await?;
+    Ok(Json(views::to_json(&views::SendReportView::new(
+        &sent.report,
+        sent.attempts,
+    ))))
 }

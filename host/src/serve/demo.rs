@@ -6,7 +6,6 @@
 //! scenarios of [`Case`] switch the fakes' behaviour live.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::Json;
@@ -16,15 +15,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use mfp_fakes::net::{ServerHandle, TestCa, spawn_exchange, spawn_identity};
+use mfp_fakes::net::LoopbackMicrosoft;
 use mfp_fakes::{ApprovalError, Case, ReceivedMessage, World};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::api::{ApiError, parse_body};
-use crate::cli::CliError;
-use crate::net::{NetConfig, ResolveRule};
+use crate::capabilities::net::NetConfig;
+use crate::frontend::Failure;
 
 /// The polling interval the demo's identity platform asks for (Microsoft: 5 s).
 const DEMO_INTERVAL: u64 = 2;
@@ -34,60 +32,43 @@ const START_CASE: Case = Case::ManualApproval;
 /// The running stand-ins.
 pub(crate) struct Demo {
     world: World,
-    case: Mutex<Case>,
-    _identity: ServerHandle,
-    _exchange: ServerHandle,
+    fakes: LoopbackMicrosoft,
 }
 
-fn demo_error(message: String) -> CliError {
-    CliError {
-        code: "demo-failed".into(),
+fn demo_error(message: String) -> Failure {
+    Failure::device_fault(
+        "demo-failed",
         message,
-        remedy: "Check that loopback networking works, then start `mfp-host serve --demo` again."
-            .into(),
-        exit: 3,
-    }
+        "Check that loopback networking works, then start `mfp-host serve --demo` again.",
+    )
 }
 
 impl Demo {
     /// Starts both fakes and points `net` at them; `listen` is the panel's own address
     /// (the device-login page is served there).
-    pub fn start(listen: SocketAddr, net: &mut NetConfig) -> Result<Self, CliError> {
+    pub fn start(listen: SocketAddr, net: &mut NetConfig) -> Result<Self, Failure> {
         let world = World::for_case(START_CASE);
         world.update_settings(|settings| {
             settings.verification_uri = format!("http://{listen}/demo/devicelogin");
             settings.interval = DEMO_INTERVAL;
         });
-        let ca = TestCa::generate().map_err(|e| demo_error(e.to_string()))?;
-        let (identity_addr, identity) =
-            spawn_identity(world.clone(), &ca).map_err(|e| demo_error(e.to_string()))?;
-        let (exchange_addr, exchange) =
-            spawn_exchange(world.clone(), &ca).map_err(|e| demo_error(e.to_string()))?;
-        let rules = [
-            format!("login.microsoftonline.com:443={identity_addr}"),
-            format!("smtp.office365.com:587={exchange_addr}"),
-        ];
-        for (i, rule) in rules.iter().enumerate() {
-            let rule = ResolveRule::parse(rule).map_err(|e| demo_error(e.to_string()))?;
-            net.resolve.insert(i, rule);
-        }
-        net.extra_roots_pem.push(ca.ca_pem().as_bytes().to_vec());
+        let fakes =
+            LoopbackMicrosoft::start(world.clone()).map_err(|e| demo_error(e.to_string()))?;
+        fakes.set_case(START_CASE);
+        // Ahead of any rule the administrator gave, so Microsoft's names reach the fakes.
+        net.reach_stand_ins(&fakes.resolve_rules(), fakes.ca_pem())
+            .map_err(|e| demo_error(e.to_string()))?;
         tracing::info!(
             target: "mfp_host::serve",
-            %identity_addr,
-            %exchange_addr,
+            identity_addr = %fakes.identity_addr(),
+            exchange_addr = %fakes.exchange_addr(),
             "demo: fake identity platform and Exchange Online on loopback"
         );
-        Ok(Self {
-            world,
-            case: Mutex::new(START_CASE),
-            _identity: identity,
-            _exchange: exchange,
-        })
+        Ok(Self { world, fakes })
     }
 
     fn case(&self) -> Case {
-        *self.case.lock().unwrap_or_else(|p| p.into_inner())
+        self.fakes.case().unwrap_or(START_CASE)
     }
 }
 
@@ -166,154 +147,16 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
     })
 }
 
-/// An RFC 2047 header value made readable (`=?UTF-8?B?…?=` and `?Q?` words).
-fn decode_words(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    let mut last_was_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, after) = rest.split_at(start);
-        let decoded = after[2..].splitn(3, '?').collect::<Vec<_>>();
-        let word = match decoded.as_slice() {
-            [_charset, enc, tail] => tail.find("?=").map(|end| (enc, &tail[..end], end)),
-            _ => None,
-        };
-        let Some((enc, text, end)) = word else {
-            break;
-        };
-        let bytes = if enc.eq_ignore_ascii_case("b") {
-            base64::engine::general_purpose::STANDARD.decode(text).ok()
-        } else if enc.eq_ignore_ascii_case("q") {
-            Some(decode_q(text))
-        } else {
-            None
-        };
-        let Some(bytes) = bytes else { break };
-        if !(last_was_word && before.trim().is_empty()) {
-            out.push_str(before);
-        }
-        out.push_str(&String::from_utf8_lossy(&bytes));
-        last_was_word = true;
-        let consumed = 2 + decoded[0].len() + 1 + decoded[1].len() + 1 + end + 2;
-        rest = &after[consumed..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn decode_q(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'_' => out.push(b' '),
-            b'=' => match text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                None => out.push(b'='),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The file names of a message's attachments (`Content-Disposition: attachment`), read
-/// from the raw message the fake kept (large ones keep headers only: no names then).
-fn attachment_names(message: &ReceivedMessage) -> Vec<String> {
-    let Some(raw) = &message.raw else {
-        return Vec::new();
-    };
-    let text = String::from_utf8_lossy(raw);
-    // Unfold header lines, then look at each Content-Disposition header.
-    let unfolded = text.replace("\r\n ", " ").replace("\r\n\t", " ");
-    let mut names = Vec::new();
-    for line in unfolded.split("\r\n") {
-        let lower = line.to_ascii_lowercase();
-        if !lower.starts_with("content-disposition:") || !lower.contains("attachment") {
-            continue;
-        }
-        let mut plain = None;
-        let mut extended = None;
-        let mut pieces: Vec<(u32, String)> = Vec::new();
-        for param in line.split(';').skip(1) {
-            let Some((key, value)) = param.trim().split_once('=') else {
-                continue;
-            };
-            let key = key.trim().to_ascii_lowercase();
-            let value = value.trim().trim_matches('"');
-            let from_ext = |v: &str| {
-                let v = v.splitn(3, '\'').last().unwrap_or(v);
-                percent_decode(v)
-            };
-            if key == "filename" {
-                plain = Some(decode_words(value));
-            } else if key == "filename*" {
-                extended = Some(from_ext(value));
-            } else if let Some(index) = key.strip_prefix("filename*") {
-                let (n, encoded) = match index.strip_suffix('*') {
-                    Some(n) => (n, true),
-                    None => (index, false),
-                };
-                if let Ok(n) = n.parse::<u32>() {
-                    let part = if encoded {
-                        if n == 0 {
-                            from_ext(value)
-                        } else {
-                            percent_decode(value)
-                        }
-                    } else {
-                        value.to_owned()
-                    };
-                    pieces.push((n, part));
-                }
-            }
-        }
-        pieces.sort_by_key(|(n, _)| *n);
-        let joined: String = pieces.into_iter().map(|(_, p)| p).collect();
-        let name = extended
-            .or(plain)
-            .or((!joined.is_empty()).then_some(joined))
-            .unwrap_or_else(|| "(unnamed)".into());
-        names.push(name);
-    }
-    names
-}
-
+/// One message for `GET /demo/api/messages`, as the fake Exchange decodes it (a message
+/// kept as headers only lists no attachments).
 fn message_json(m: &ReceivedMessage) -> Value {
+    let decoded = m.decoded();
     json!({
-        "from": m.header("From").map(|f| decode_words(&f)).unwrap_or_else(|| m.mail_from.clone()),
+        "from": decoded.from,
         "to": m.rcpt_to,
-        "subject": m.header("Subject").map(|s| decode_words(&s)).unwrap_or_default(),
+        "subject": decoded.subject,
         "size": m.size,
-        "attachments": attachment_names(m),
+        "attachments": decoded.attachments.iter().map(|a| &a.name).collect::<Vec<_>>(),
         "received-at": m.received_at.as_secs(),
         "message-id": m.message_id,
         "account": m.account,
@@ -362,8 +205,7 @@ async fn set_scenario(State(state): State<AppState>, body: Bytes) -> Result<Json
         )
         .with_field("name"));
     };
-    demo.world.set_case(case);
-    *demo.case.lock().unwrap_or_else(|p| p.into_inner()) = case;
+    demo.fakes.set_case(case);
     tracing::info!(target: "mfp_host::serve", scenario = case.name(), "demo scenario switched");
     Ok(Json(scenario_json(case, case)))
 }
@@ -486,17 +328,4 @@ async fn mailbox_page(State(state): State<AppState>) -> Result<Response, ApiErro
          document.getElementById('result').textContent=r.ok?'Now: '+j.name+' — '+j.description:(j.error&&j.error.message||r.statusText);}});</script>"
     );
     Ok(page("Mailbox — demo Exchange Online", &body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encoded_words_are_decoded() {
-        assert_eq!(decode_words("=?UTF-8?B?U2NhbiDDvA==?="), "Scan ü");
-        assert_eq!(decode_words("plain subject"), "plain subject");
-        assert_eq!(decode_words("=?utf-8?q?a_b=C3=BC?= tail"), "a bü tail");
-        assert_eq!(percent_decode("Gr%C3%B6%C3%9Fe.pdf"), "Größe.pdf");
-    }
 }

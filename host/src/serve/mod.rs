@@ -3,19 +3,22 @@
 //!
 //! Like the command line, the server decides nothing about the settings: every route
 //! forwards one call to the component (in a blocking task, on a fresh instance) and
-//! returns what it said. What the server owns is what a host must own: who may call
-//! (the administrator's session, [`auth`]), the sign-in timer ([`signin_timer`]), and in
-//! `--demo` the embedded stand-ins of Microsoft ([`demo`]).
+//! returns what it said, through the shared views of [`crate::frontend`]. What the server
+//! owns is what a host must own: who may call (the administrator's login,
+//! [`admin_login`]), the sign-in timer ([`signin_timer`]), and with the `demo` feature
+//! and `--demo`, the Microsoft stand-ins (`demo`).
 //!
-//! - [`api`]: the `/api/v1/*` routes and the mapping of device failures to HTTP;
-//! - [`auth`]: admin password (Argon2), sessions, the `Origin` check, login rate limit;
+//! - [`api`]: the `/api/v1/*` routes and the mapping of failures to HTTP;
+//! - [`admin_login`]: admin password (Argon2), sessions, the `Origin` check, login rate limit;
 //! - [`signin_timer`]: polls the identity platform exactly when the component says;
-//! - [`demo`]: the fakes on loopback, the device-login and mailbox pages, scenarios;
+//! - `demo` (feature `demo`): the stand-ins on loopback, the device-login and mailbox
+//!   pages, scenarios;
 //! - [`assets`]: the embedded `web/` pages, scripts and styles.
 
+mod admin_login;
 mod api;
 mod assets;
-mod auth;
+#[cfg(feature = "demo")]
 mod demo;
 mod signin_timer;
 
@@ -31,9 +34,26 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use crate::cli::{Cli, CliError, ServeArgs, default_state_dir};
-use crate::device::{Device, DeviceOptions};
-use crate::net::SigninOverrides;
+use std::path::PathBuf;
+
+use crate::device::Device;
+use crate::frontend::Failure;
+use crate::frontend::options::DeviceFlags;
+
+/// `mfp-host serve`'s own flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the real one is printed).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Run embedded fake Microsoft endpoints on loopback and the demo pages (/demo/...).
+    #[arg(long)]
+    pub demo: bool,
+    /// File holding the administrator password (else $MFP_ADMIN_PASSWORD, else a random
+    /// one generated at the first start, printed once, kept only as an Argon2 hash).
+    #[arg(long, value_name = "FILE")]
+    pub admin_password_file: Option<PathBuf>,
+}
 
 /// The largest request body of a test email (attachments travel base64-encoded).
 const SEND_BODY_LIMIT: usize = 48 << 20;
@@ -44,23 +64,19 @@ const BODY_LIMIT: usize = 64 << 10;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub device: Arc<Device>,
-    pub auth: Arc<auth::Auth>,
+    pub admin_login: Arc<admin_login::AdminLogin>,
     pub signin: Arc<signin_timer::SigninTimer>,
+    #[cfg(feature = "demo")]
     pub demo: Option<Arc<demo::Demo>>,
 }
 
-fn failed(code: &str, message: String, remedy: &str) -> CliError {
-    CliError {
-        code: code.into(),
-        message,
-        remedy: remedy.into(),
-        exit: 3,
-    }
+fn failed(code: &str, message: String, remedy: &str) -> Failure {
+    Failure::device_fault(code, message, remedy)
 }
 
 /// Runs the server until interrupted (Ctrl-C or SIGTERM). Prints `admin password: …` when
 /// it generated one, then `listening on http://ADDR` once the socket is bound.
-pub fn run(cli: &Cli, args: ServeArgs, out: &mut impl Write) -> Result<u8, CliError> {
+pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result<u8, Failure> {
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| {
         failed(
             "listen-failed",
@@ -76,32 +92,37 @@ pub fn run(cli: &Cli, args: ServeArgs, out: &mut impl Write) -> Result<u8, CliEr
         )
     })?;
 
-    let mut options: DeviceOptions = cli.device_options();
-    let mut net = cli.net_config()?;
-    let demo = if args.demo {
-        Some(Arc::new(demo::Demo::start(addr, &mut net)?))
-    } else {
-        None
+    // Only `--demo` changes the options: it points the network at the stand-ins.
+    #[cfg_attr(not(feature = "demo"), expect(unused_mut))]
+    let mut options = flags.device_options()?;
+    #[cfg(feature = "demo")]
+    let demo = match (args.demo, options.net.as_mut()) {
+        (true, Some(net)) => Some(Arc::new(demo::Demo::start(addr, net)?)),
+        _ => None,
     };
-    options.net = Some(net);
-    options.overrides = SigninOverrides {
-        tenant: cli.tenant.clone(),
-        client_id: cli.client_id.clone(),
-    };
-    let state_dir = cli.state_dir.clone().unwrap_or_else(default_state_dir);
+    #[cfg(not(feature = "demo"))]
+    if args.demo {
+        return Err(Failure::bad_input(
+            "demo-not-built",
+            "this mfp-host was built without the Microsoft stand-ins, so --demo is not available",
+            "Build it with the `demo` feature (on by default): `cargo build --release -p mfp-host`, or run without --demo against the real Microsoft endpoints.",
+        ));
+    }
+    let state_dir = flags.state_dir();
     let device = Arc::new(Device::open(options)?);
-    let admin = auth::admin_password_hash(args.admin_password_file.as_deref(), &state_dir)?;
+    let admin = admin_login::admin_password_hash(args.admin_password_file.as_deref(), &state_dir)?;
     if let Some(password) = &admin.generated {
-        writeln!(out, "admin password: {password}").map_err(crate::cli::output_error)?;
+        writeln!(out, "admin password: {password}").map_err(Failure::output)?;
         eprintln!(
             "The administrator password above is shown only once; its Argon2 hash is kept in {}.",
-            state_dir.join(auth::HASH_FILE).display()
+            state_dir.join(admin_login::HASH_FILE).display()
         );
     }
     let state = AppState {
         device,
-        auth: Arc::new(auth::Auth::new(admin.hash)),
+        admin_login: Arc::new(admin_login::AdminLogin::new(admin.hash)),
         signin: Arc::new(signin_timer::SigninTimer::default()),
+        #[cfg(feature = "demo")]
         demo,
     };
 
@@ -136,8 +157,8 @@ pub fn run(cli: &Cli, args: ServeArgs, out: &mut impl Write) -> Result<u8, CliEr
         // An idle device stays signed in: refresh tokens expire after 90 idle days.
         signin_timer::keep_alive(state.clone());
         let app = router(state);
-        writeln!(out, "listening on http://{addr}").map_err(crate::cli::output_error)?;
-        out.flush().map_err(crate::cli::output_error)?;
+        writeln!(out, "listening on http://{addr}").map_err(Failure::output)?;
+        out.flush().map_err(Failure::output)?;
         tracing::info!(target: "mfp_host::serve", "listening on http://{addr}");
         axum::serve(
             listener,
@@ -158,9 +179,10 @@ pub fn run(cli: &Cli, args: ServeArgs, out: &mut impl Write) -> Result<u8, CliEr
 
 /// Every route of web/API.md; `/demo/*` only with `--demo`.
 fn router(state: AppState) -> Router {
+    #[cfg_attr(not(feature = "demo"), expect(unused_mut))]
     let mut app = Router::new()
-        .route("/api/v1/login", post(auth::login))
-        .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/login", post(admin_login::login))
+        .route("/api/v1/logout", post(admin_login::logout))
         .route("/api/v1/smtp", get(api::get_smtp).post(api::post_smtp))
         .route(
             "/api/v1/control-panel",
@@ -181,13 +203,17 @@ fn router(state: AppState) -> Router {
         .route("/", get(assets::index))
         .route("/login", get(assets::login))
         .route("/{file}", get(assets::file));
+    #[cfg(feature = "demo")]
     if state.demo.is_some() {
         app = app.merge(demo::routes());
     }
-    app.route_layer(middleware::from_fn_with_state(state.clone(), auth::guard))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(access_log))
-        .with_state(state)
+    app.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        admin_login::guard,
+    ))
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(middleware::from_fn(access_log))
+    .with_state(state)
 }
 
 /// One line per request: method, path (never the query), status and milliseconds; never

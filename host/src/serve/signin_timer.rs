@@ -1,6 +1,7 @@
 //! The host-owned sign-in timer. The component never sleeps: `signin.poll(now)` answers
-//! "call again at T"; this task sleeps until exactly T, polls again, and keeps the final
-//! outcome (signed in, or the failure's diagnosis) for `GET /api/v1/signin`. Starting a
+//! "call again at T"; this task sleeps until exactly T and polls again, until the sign-in
+//! ends. How it ended is the component's to keep: `signin.status` reports a failed
+//! sign-in with its diagnosis to every panel and to `mfp-host auth status`. Starting a
 //! new sign-in or signing out cancels the running timer.
 //!
 //! A second timer keeps an idle device signed in ([`keep_alive`]): refresh tokens expire
@@ -10,17 +11,19 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::AppState;
 use super::api::{ApiError, blocking};
-use crate::bindings::signin::{AuthState, DeviceCode, PollStatus};
-use crate::cli::diagnostic_json;
-use crate::device::unix_now;
+use crate::bindings::signin::{AuthState, DeviceCode, PollStatus, SigninError};
+use crate::device::{DeviceError, unix_now};
 
 /// How long to wait before polling again when the component names a time already past.
 const MIN_WAIT: Duration = Duration::from_millis(250);
+
+/// How long to wait after a poll call that failed (a trap, the storage): the host keeps
+/// the timer going until the code expires, and the component decides the rest.
+const FAILED_CALL_WAIT: Duration = Duration::from_secs(5);
 
 /// The longest the keep-alive timer sleeps: it wakes at least this often, so a new
 /// sign-in, a suspended machine or a clock change never make it oversleep a refresh.
@@ -28,24 +31,9 @@ const KEEP_ALIVE_CHECK: Duration = Duration::from_secs(3600);
 
 #[derive(Default)]
 struct TimerState {
-    /// Bumped by every start and sign-out, so an old timer's result is ignored.
+    /// Bumped by every start and sign-out, so an old timer stops.
     generation: u64,
     task: Option<JoinHandle<()>>,
-    phase: Phase,
-}
-
-/// Where the sign-in this server started stands.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Phase {
-    /// None started (or signed out since): the component's status tells.
-    #[default]
-    Idle,
-    /// The timer is polling for this code.
-    Polling(DeviceCode),
-    /// It ended signed in: the component's status tells who.
-    SignedIn,
-    /// It failed with this diagnosis (`{code, severity, message, remedy}`).
-    Failed(Value),
 }
 
 /// One timer per device.
@@ -63,13 +51,12 @@ impl SigninTimer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Cancels the running timer and forgets the last outcome; returns the new generation.
+    /// Cancels the running timer; returns the new generation.
     fn reset(&self) -> u64 {
         let mut state = self.lock();
         if let Some(task) = state.task.take() {
             task.abort();
         }
-        state.phase = Phase::Idle;
         state.generation += 1;
         state.generation
     }
@@ -79,7 +66,7 @@ impl SigninTimer {
         let _calls = self.calls.lock().await;
         let generation = self.reset();
         let code = blocking(&app.device, |device| device.signin_start(unix_now())).await?;
-        self.spawn(app, generation, code.clone());
+        self.spawn(app, generation, code.expires_at);
         Ok(code)
     }
 
@@ -90,28 +77,14 @@ impl SigninTimer {
         blocking(&app.device, |device| device.sign_out()).await
     }
 
-    /// Where the last sign-in started here stands.
-    pub fn phase(&self) -> Phase {
-        self.lock().phase.clone()
-    }
-
-    /// Starts the polling task of `generation` for `code`.
-    fn spawn(&self, app: &AppState, generation: u64, code: DeviceCode) {
-        let task = tokio::spawn(poll_loop(app.clone(), generation));
+    /// Starts the polling task of `generation` for a code that expires at `expires_at`.
+    fn spawn(&self, app: &AppState, generation: u64, expires_at: u64) {
+        let task = tokio::spawn(poll_loop(app.clone(), generation, expires_at));
         let mut state = self.lock();
         if state.generation == generation {
             state.task = Some(task);
-            state.phase = Phase::Polling(code);
         } else {
             task.abort();
-        }
-    }
-
-    fn finish(&self, generation: u64, phase: Phase) {
-        let mut state = self.lock();
-        if state.generation == generation {
-            state.phase = phase;
-            state.task = None;
         }
     }
 }
@@ -120,10 +93,11 @@ impl SigninTimer {
 pub(crate) fn resume(app: AppState) {
     tokio::spawn(async move {
         let status = blocking(&app.device, |device| device.signin_status(unix_now())).await;
-        if let Ok(AuthState::InProgress(code)) = status {
+        if let Ok(AuthState::InProgress(pending)) = status {
             let _calls = app.signin.calls.lock().await;
             let generation = app.signin.reset();
-            app.signin.spawn(&app, generation, code);
+            app.signin
+                .spawn(&app, generation, pending.device_code.expires_at);
         }
     });
 }
@@ -136,7 +110,7 @@ fn now_millis() -> u128 {
         .unwrap_or(0)
 }
 
-async fn poll_loop(app: AppState, generation: u64) {
+async fn poll_loop(app: AppState, generation: u64, expires_at: u64) {
     let timer = app.signin.clone();
     loop {
         let result = {
@@ -144,31 +118,41 @@ async fn poll_loop(app: AppState, generation: u64) {
             if timer.lock().generation != generation {
                 return;
             }
-            blocking(&app.device, |device| device.signin_poll(unix_now())).await
+            let device = app.device.clone();
+            tokio::task::spawn_blocking(move || device.signin_poll(unix_now())).await
         };
-        let phase = match result {
-            Ok(PollStatus::Pending(at)) => {
-                tokio::time::sleep(wait_until(at)).await;
-                continue;
-            }
-            Ok(PollStatus::PendingUnreachable(trouble)) => {
+        let wait = match result {
+            Ok(Ok(PollStatus::Pending(at))) => wait_until(at),
+            Ok(Ok(PollStatus::PendingUnreachable(trouble))) => {
                 // The status shows the diagnosis; polling goes on, it may recover.
                 tracing::warn!(target: "mfp_host::serve", code = %trouble.diagnosis.code, "sign-in polls fail");
-                tokio::time::sleep(wait_until(trouble.next_poll_at)).await;
-                continue;
+                wait_until(trouble.next_poll_at)
             }
-            Ok(PollStatus::SignedIn(_)) => {
+            Ok(Ok(PollStatus::SignedIn(_))) => {
                 tracing::info!(target: "mfp_host::serve", "the device is signed in");
-                Phase::SignedIn
+                return;
             }
-            Ok(PollStatus::Failed(diagnosis)) => Phase::Failed(diagnostic_json(&diagnosis)),
-            Err(error) => Phase::Failed(api_error_json(error)),
+            Ok(Ok(PollStatus::Failed(diagnosis))) => {
+                tracing::warn!(target: "mfp_host::serve", code = %diagnosis.code, "sign-in failed");
+                return;
+            }
+            // Nothing left to poll (signed out or reset meanwhile).
+            Ok(Err(DeviceError::SigninFailed(SigninError::SignInRequired(_)))) => return,
+            Ok(Err(error)) => {
+                tracing::warn!(target: "mfp_host::serve", "a sign-in poll failed: {error}");
+                FAILED_CALL_WAIT
+            }
+            Err(join) => {
+                tracing::warn!(target: "mfp_host::serve", "a sign-in poll did not complete: {join}");
+                FAILED_CALL_WAIT
+            }
         };
-        if let Phase::Failed(failure) = &phase {
-            tracing::warn!(target: "mfp_host::serve", code = %failure["code"], "sign-in failed");
+        // A poll that answers ends an expired flow itself; one that keeps failing would
+        // never end, so it stops with the code.
+        if wait == FAILED_CALL_WAIT && unix_now() > expires_at {
+            return;
         }
-        timer.finish(generation, phase);
-        return;
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -189,27 +173,24 @@ fn wait_until(at: u64) -> Duration {
 pub(crate) fn keep_alive(app: AppState) {
     tokio::spawn(async move {
         loop {
-            let result = blocking(&app.device, |device| device.signin_keep_alive(unix_now())).await;
+            let device = app.device.clone();
+            let result =
+                tokio::task::spawn_blocking(move || device.signin_keep_alive(unix_now())).await;
             let wait = match result {
-                Ok(at) => wait_until(at).min(KEEP_ALIVE_CHECK),
-                Err(error) => {
-                    if error.code != "sign-in-required" {
-                        tracing::warn!(target: "mfp_host::serve", code = %error.code, "keep-alive refresh failed");
-                    }
+                Ok(Ok(at)) => wait_until(at).min(KEEP_ALIVE_CHECK),
+                Ok(Err(DeviceError::SigninFailed(SigninError::SignInRequired(_)))) => {
+                    KEEP_ALIVE_CHECK
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(target: "mfp_host::serve", "keep-alive refresh failed: {error}");
+                    KEEP_ALIVE_CHECK
+                }
+                Err(join) => {
+                    tracing::warn!(target: "mfp_host::serve", "keep-alive did not complete: {join}");
                     KEEP_ALIVE_CHECK
                 }
             };
             tokio::time::sleep(wait).await;
         }
     });
-}
-
-/// A failed poll call as a diagnosis object.
-fn api_error_json(error: ApiError) -> Value {
-    serde_json::json!({
-        "code": error.code,
-        "severity": "error",
-        "message": error.message,
-        "remedy": error.remedy,
-    })
 }

@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.1 reader for talking to `mfp-host serve` in tests and benchmarks:
-//! `Connection: close` answers, plain or chunked bodies. Shared by `tests/serve.rs` and
-//! `benches/serve.rs`.
+//! `Connection: close` answers, plain or chunked bodies. Shared by the `serve_*` tests,
+//! `benches/serve.rs` and the tests crate's `serve_sandbox.rs`.
 
 use serde_json::Value;
 

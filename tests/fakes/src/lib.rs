@@ -18,7 +18,9 @@
 //!   with TLS from a test CA generated at run time.
 //!
 //! Replies copy Microsoft's wording as published or observed (see DESIGN.md, "Protocol
-//! facts"); the scenario table [`Case`] names every failure the product must diagnose.
+//! facts"); the scenario table [`Case`] names every failure the product must diagnose,
+//! and [`catalogue`] says what a device must make of each. [`ReceivedMessage::decoded`]
+//! reads a received message back as a mailbox shows it.
 
 pub mod clock;
 pub mod exchange;
@@ -35,7 +37,8 @@ pub use exchange::{SmtpOutput, SmtpSession};
 pub use http::HttpResponse;
 pub use identity::handle_http;
 pub use scenario::{
-    Aadsts, Approval, Case, IdTokenFlaw, Scenario, SendAsReply, SlowDown, SmtpCase,
+    Aadsts, Approval, Case, IdTokenFlaw, Run, Scenario, ScenarioCase, SendAsReply, SlowDown,
+    SmtpCase, catalogue,
 };
 pub use world::{Account, ApprovalError, ReceivedMessage, Settings, World};
 

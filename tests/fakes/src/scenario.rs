@@ -1,9 +1,13 @@
 //! The scenario table: what the stand-ins do, one switch per behaviour the product must
 //! handle. [`Scenario`] holds the switches (combine them freely in tests); [`Case`] is the
 //! named list the demo and the browser preview offer, one entry per situation an
-//! administrator can meet, each mapped to its switches.
+//! administrator can meet, each mapped to its switches; [`catalogue`] says what a device
+//! must make of each.
 
 use serde::{Deserialize, Serialize};
+
+mod catalogue;
+pub use catalogue::{NOT_OWNED, RECIPIENT, Run, ScenarioCase, catalogue};
 
 /// What happens on the approval page once a device code is issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

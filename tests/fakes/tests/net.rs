@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mfp_fakes::net::{
-    Clock, TestCa, spawn_exchange, spawn_exchange_on, spawn_identity, spawn_identity_on,
+    Clock, LoopbackMicrosoft, TestCa, spawn_exchange, spawn_exchange_on, spawn_identity,
+    spawn_identity_on,
 };
 use mfp_fakes::{Approval, Scenario, World};
 use rustls::pki_types::ServerName;
@@ -293,4 +294,85 @@ fn the_ca_pem_is_a_certificate_and_stopped_servers_refuse_connections() {
     assert!(reply(&mut tcp).contains("Microsoft ESMTP MAIL Service ready at"));
     server.stop();
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+/// The address a `HOST:PORT=ADDR:PORT` rule sends `host:port` to.
+fn resolved(rules: &[String], host: &str, port: u16) -> SocketAddr {
+    let from = format!("{host}:{port}=");
+    let rule = rules
+        .iter()
+        .find(|r| r.starts_with(&from))
+        .unwrap_or_else(|| panic!("no rule for {host}:{port} in {rules:?}"));
+    rule[from.len()..].parse().expect("ADDR:PORT")
+}
+
+#[test]
+fn loopback_microsoft_is_reached_by_its_rules_and_pem_under_microsofts_names() {
+    let (clock, seconds) = mfp_fakes::net::manual_clock(1_900_000_000);
+    let ms = LoopbackMicrosoft::start_with_clock(
+        World::new(Scenario {
+            approval: Approval::AfterPolls(0),
+            ..Scenario::default()
+        }),
+        clock,
+    )
+    .expect("loopback Microsoft");
+    assert_eq!(ms.authority(), "https://login.microsoftonline.com");
+    assert_eq!(ms.now(), Duration::from_secs(1_900_000_000));
+    seconds.fetch_add(5, Ordering::SeqCst);
+    assert_eq!(
+        ms.now(),
+        Duration::from_secs(1_900_000_005),
+        "the hand clock"
+    );
+
+    let rules = ms.resolve_rules();
+    let identity = resolved(&rules, "login.microsoftonline.com", 443);
+    let smtp = resolved(&rules, "smtp.office365.com", 587);
+    assert!(identity.ip().is_loopback() && smtp.ip().is_loopback());
+    assert_eq!((identity, smtp), (ms.identity_addr(), ms.exchange_addr()));
+
+    // A client that trusts only the PEM it was given verifies both under Microsoft's names.
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = String::from_utf8(ms.ca_pem().to_vec()).expect("PEM is text");
+    let der = STANDARD
+        .decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .expect("PEM body");
+    roots.add(der.into()).expect("root");
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let (status, code) = post(
+        identity,
+        ms.ca(),
+        "/common/oauth2/v2.0/devicecode",
+        &[("client_id", CLIENT), ("scope", SCOPE)],
+    );
+    assert_eq!(status, 200, "{code}");
+    let mut tls = tls_to(identity, config.clone(), "login.microsoftonline.com", None);
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: login.microsoftonline.com\r\n\r\n")
+        .expect("TLS to the identity platform");
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).expect("an answer");
+    assert!(answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+    let mut tcp = TcpStream::connect(smtp).expect("connect");
+    tcp.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    assert!(reply(&mut tcp).starts_with("220 "));
+    assert!(say(&mut tcp, "STARTTLS").starts_with("220 "));
+    let mut tls = tls_to(smtp, config, "smtp.office365.com", Some(tcp));
+    assert!(say(&mut tls, "EHLO printer.local").contains("XOAUTH2"));
+
+    // Switching the case switches the world, live.
+    assert_eq!(ms.case(), None);
+    ms.set_case(mfp_fakes::Case::PersonalAccount);
+    assert_eq!(ms.case(), Some(mfp_fakes::Case::PersonalAccount));
+    assert_eq!(ms.world().accounts()[0].upn, "mfp.scanner@outlook.com");
 }

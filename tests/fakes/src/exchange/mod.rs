@@ -14,6 +14,7 @@
 //! erring is closed after [`MAX_ERRORS`] refusals.
 
 mod data;
+pub mod mime;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use crate::random;
 use crate::scenario::{SendAsReply, SmtpCase};
 use crate::world::{Account, ReceivedMessage, Settings, World};
 use data::{DotReader, LineCheck, Sink};
+pub use mime::{DecodedAttachment, DecodedMessage};
 
 /// Longest line accepted at all, without CRLF: the XOAUTH2 response after `334` carries
 /// a token of several kilobytes (RFC 4954 allows 12,288 octets for it).

@@ -3,12 +3,15 @@
 //! for the identity fake ([`spawn_identity`]) and an SMTP server with STARTTLS for the
 //! Exchange fake ([`spawn_exchange`]). Both listen on loopback, run one thread per
 //! connection, and stop when their [`ServerHandle`] is stopped or dropped.
+//! [`LoopbackMicrosoft`] starts both for one world, with what a client needs to reach
+//! them under Microsoft's names.
 //!
 //! No decision is made here: every reply comes from the core, so a test over TCP and the
 //! browser preview see the same bytes.
 
 mod ca;
 mod https;
+mod loopback;
 mod smtp;
 
 use std::io;
@@ -20,6 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use ca::{SERVER_NAMES, TestCa};
 pub use https::spawn_identity_on;
+pub use loopback::{
+    AUTHORITY, IDENTITY_HOST, IDENTITY_PORT, LoopbackMicrosoft, SMTP_HOST, SMTP_PORT, manual_clock,
+};
 pub use smtp::spawn_exchange_on;
 
 use crate::World;

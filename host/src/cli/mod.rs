@@ -1,0 +1,170 @@
+//! The `mfp-host` command line (DESIGN.md, "Host contract"), every command but `serve`.
+//! Integrators script against it: commands, flags and setting keys are only ever added,
+//! never renamed.
+//!
+//! Exit status: 0 success; 1 refused by the device's rules (or `diagnose` found an
+//! error); 2 bad usage or malformed input; 3 the device itself failed (state dir,
+//! component, sandbox). Failures print `error[CODE]: message` and `remedy: …` on stderr
+//! ([`Failure`]).
+//!
+//! - this file: the commands and their dispatch;
+//! - [`settings`]: `settings`, `panel`, `diagnose`, `inspect`;
+//! - [`signin`]: `auth login|status|logout`;
+//! - [`send`]: `send`, with a progress bar.
+
+mod send;
+mod settings;
+mod signin;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::bindings::types::Origin;
+use crate::device::Device;
+use crate::frontend::Failure;
+use crate::frontend::input::{LdapSearch, UserKind};
+use crate::frontend::options::DeviceFlags;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The web panel's settings (CentreWare Internet Services).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// The machine's control panel (rules S4–S6).
+    #[command(subcommand)]
+    Panel(PanelCommand),
+    /// Lists every current warning with its remedy; exits 1 if one is an error.
+    Diagnose {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows the component's size, hash, imports and exports.
+    Inspect {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signs the device in to Exchange Online/Outlook.com (device code flow, rule S8).
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Sends an email through the configured server; exit status 0 only when accepted.
+    Send(SendArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Shows a code and a page to enter it on, waits for approval, exits 0 when signed in.
+    Login,
+    /// Shows who is signed in, warnings, and the admin-consent step.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signs out: deletes the tokens and the account.
+    Logout,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// A recipient (repeat for several).
+    #[arg(long = "to", value_name = "ADDR", required = true)]
+    pub to: Vec<String>,
+    /// A walk-up user's edit of From; the From Address policy decides if it is allowed.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    #[arg(long, value_name = "S", default_value = "Scanned document")]
+    pub subject: String,
+    #[arg(long, value_name = "B", default_value = "")]
+    pub body: String,
+    /// A file to attach (repeat for several).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Who stands at the panel (S7); `unauthenticated`: authorization is not required.
+    #[arg(long, value_enum, default_value_t = UserKind::Unauthenticated)]
+    pub user: UserKind,
+    /// How the Address Book (LDAP) search went, with `--user authenticated` (default
+    /// `succeeded`).
+    #[arg(long = "ldap-search", value_enum, value_name = "OUTCOME")]
+    pub ldap_search: Option<LdapSearch>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Prints every setting (as one flat JSON object with --json).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Applies KEY VALUE pairs as one Apply from the web panel; all or nothing.
+    Set {
+        /// Alternating setting keys and values, e.g. `service-provider exchange-online`.
+        #[arg(value_name = "KEY VALUE")]
+        pairs: Vec<String>,
+        /// The changes as one flat JSON object instead (`-` reads it from stdin).
+        #[arg(long, value_name = "OBJECT")]
+        json: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PanelCommand {
+    /// Types an SMTP server name on the control panel (resets the provider, rule S4).
+    SetServer { host: String },
+    /// Changes one SMTP setting on the control panel.
+    Set { key: String, value: String },
+    /// Prints what the control panel shows (the server is blank under Exchange Online).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one command with the device `flags` describe, writing its output to `out`.
+/// Returns the exit status on success.
+pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Result<u8, Failure> {
+    // Input is checked before the device is opened: malformed input touches nothing.
+    let changes = match &command {
+        Command::Settings(SettingsCommand::Set { pairs, json }) => {
+            Some(settings::set_changes(pairs, json.as_deref())?)
+        }
+        _ => None,
+    };
+    if let Command::Inspect { json } = command {
+        return settings::inspect(&flags.offline_device_options(), json, out);
+    }
+    let device = Device::open(flags.device_options()?)?;
+    let written = match command {
+        Command::Settings(SettingsCommand::Show { json }) => {
+            settings::show_settings(&device, json, out)?
+        }
+        Command::Settings(SettingsCommand::Set { .. }) => {
+            settings::apply(&device, Origin::WebPanel, &changes.unwrap_or_default(), out)?
+        }
+        Command::Panel(PanelCommand::SetServer { host }) => settings::apply(
+            &device,
+            Origin::ControlPanel,
+            &[("smtp-server".into(), host)],
+            out,
+        )?,
+        Command::Panel(PanelCommand::Set { key, value }) => {
+            settings::apply(&device, Origin::ControlPanel, &[(key, value)], out)?
+        }
+        Command::Panel(PanelCommand::Show { json }) => {
+            settings::show_control_panel(&device.control_panel_view()?, json, out)
+        }
+        Command::Diagnose { json } => return settings::diagnose(&device, json, out),
+        Command::Auth(AuthCommand::Login) => return signin::login(&device, out),
+        Command::Auth(AuthCommand::Status { json }) => return signin::status(&device, json, out),
+        Command::Auth(AuthCommand::Logout) => {
+            device.sign_out()?;
+            writeln!(out, "Signed out: the tokens and the account were deleted.")
+        }
+        Command::Send(args) => return send::send(&device, &args, out),
+        Command::Inspect { .. } => unreachable!("handled above"),
+    };
+    written.map_err(Failure::output)?;
+    Ok(0)
+}

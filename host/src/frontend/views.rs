@@ -1,0 +1,344 @@
+//! Serde views of the WIT records the front ends print: one view per record, field for
+//! field, in kebab-case, so `mfp-host … --json` and the JSON API (web/API.md) show the same
+//! shapes and the browser preview can map the records the same way. Enums become their
+//! WIT case names (`exchange-online`, `warning`).
+
+use serde::Serialize;
+
+use crate::bindings::mailer::SendReport;
+use crate::bindings::signin::{
+    Account, AuthState, ConsentStep, DeviceCode, FailedSignIn, PendingSignIn, SignedInState,
+};
+use crate::bindings::types::{
+    ApplyOutcome, ControlPanelScreen, Diagnostic, Fix, LoginCredentials, ServiceProvider,
+    SettingChange, SettingEntry, Severity,
+};
+
+/// The WIT case name of a severity.
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+/// The WIT case name of a provider (also the `service-provider` setting's value).
+pub fn provider_name(provider: ServiceProvider) -> &'static str {
+    match provider {
+        ServiceProvider::NotSelected => "not-selected",
+        ServiceProvider::ExchangeOnline => "exchange-online",
+    }
+}
+
+/// The WIT case name of a credentials choice (also the `login-credentials` setting's value).
+pub fn credentials_name(credentials: LoginCredentials) -> &'static str {
+    match credentials {
+        LoginCredentials::System => "system",
+        LoginCredentials::RemotelyAuthenticatedUser => "remotely-authenticated-user",
+    }
+}
+
+/// `diagnostic`: `{code, severity, message, remedy, field, fix}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DiagnosticView<'a> {
+    pub code: &'a str,
+    pub severity: &'static str,
+    pub message: &'a str,
+    pub remedy: &'a str,
+    pub field: Option<&'a str>,
+    pub fix: Option<FixView<'a>>,
+}
+
+impl<'a> From<&'a Diagnostic> for DiagnosticView<'a> {
+    fn from(d: &'a Diagnostic) -> Self {
+        Self {
+            code: &d.code,
+            severity: severity_name(d.severity),
+            message: &d.message,
+            remedy: &d.remedy,
+            field: d.field.as_deref(),
+            fix: d.fix.as_ref().map(FixView::from),
+        }
+    }
+}
+
+/// `fix`: `{label, changes: {key: value, …}}`, the changes as the flat object an Apply
+/// takes (`POST /api/v1/smtp`'s `changes`, `settings set --json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FixView<'a> {
+    pub label: &'a str,
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> From<&'a Fix> for FixView<'a> {
+    fn from(f: &'a Fix) -> Self {
+        Self {
+            label: &f.label,
+            changes: f
+                .changes
+                .iter()
+                .map(|SettingChange { key, value }| (key.clone(), value.clone().into()))
+                .collect(),
+        }
+    }
+}
+
+/// A list of diagnostics, as views.
+pub fn diagnostics(list: &[Diagnostic]) -> Vec<DiagnosticView<'_>> {
+    list.iter().map(DiagnosticView::from).collect()
+}
+
+/// `setting-entry`: `{key, value, locked}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SettingView<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    pub locked: Option<&'a str>,
+}
+
+impl<'a> From<&'a SettingEntry> for SettingView<'a> {
+    fn from(e: &'a SettingEntry) -> Self {
+        Self {
+            key: &e.key,
+            value: &e.value,
+            locked: e.locked.as_deref(),
+        }
+    }
+}
+
+/// A list of settings, as views.
+pub fn settings(list: &[SettingEntry]) -> Vec<SettingView<'_>> {
+    list.iter().map(SettingView::from).collect()
+}
+
+/// `apply-outcome`: `{settings, notices, diagnostics}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ApplyOutcomeView<'a> {
+    pub settings: Vec<SettingView<'a>>,
+    pub notices: Vec<DiagnosticView<'a>>,
+    pub diagnostics: Vec<DiagnosticView<'a>>,
+}
+
+impl<'a> From<&'a ApplyOutcome> for ApplyOutcomeView<'a> {
+    fn from(o: &'a ApplyOutcome) -> Self {
+        Self {
+            settings: settings(&o.settings),
+            notices: diagnostics(&o.notices),
+            diagnostics: diagnostics(&o.diagnostics),
+        }
+    }
+}
+
+/// `control-panel-screen`. Ports are shown as text, as the setting values are.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ControlPanelView<'a> {
+    pub service_provider: &'static str,
+    pub smtp_server: &'a str,
+    pub send_port: String,
+    pub receive_port: String,
+    pub login_credentials: &'static str,
+    pub smtp_edits_enabled: bool,
+    pub notice: Option<&'a str>,
+}
+
+impl<'a> From<&'a ControlPanelScreen> for ControlPanelView<'a> {
+    fn from(v: &'a ControlPanelScreen) -> Self {
+        Self {
+            service_provider: provider_name(v.service_provider),
+            smtp_server: &v.smtp_server,
+            send_port: v.send_port.to_string(),
+            receive_port: v.receive_port.to_string(),
+            login_credentials: credentials_name(v.login_credentials),
+            smtp_edits_enabled: v.smtp_edits_enabled,
+            notice: v.notice.as_deref(),
+        }
+    }
+}
+
+/// `account`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AccountView<'a> {
+    pub username: &'a str,
+    pub upn: &'a str,
+    pub email: Option<&'a str>,
+    pub tenant_id: &'a str,
+    pub personal: bool,
+}
+
+impl<'a> From<&'a Account> for AccountView<'a> {
+    fn from(a: &'a Account) -> Self {
+        Self {
+            username: &a.username,
+            upn: &a.upn,
+            email: a.email.as_deref(),
+            tenant_id: &a.tenant_id,
+            personal: a.personal,
+        }
+    }
+}
+
+/// `device-code`: what the administrator types, and where.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DeviceCodeView<'a> {
+    pub user_code: &'a str,
+    pub verification_uri: &'a str,
+    pub expires_at: u64,
+    pub interval: u32,
+    pub message: &'a str,
+    pub problem: Option<DiagnosticView<'a>>,
+}
+
+impl<'a> From<&'a DeviceCode> for DeviceCodeView<'a> {
+    fn from(c: &'a DeviceCode) -> Self {
+        Self {
+            user_code: &c.user_code,
+            verification_uri: &c.verification_uri,
+            expires_at: c.expires_at,
+            interval: c.interval,
+            message: &c.message,
+            problem: c.problem.as_ref().map(DiagnosticView::from),
+        }
+    }
+}
+
+/// `signed-in-state`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SignedInView<'a> {
+    pub account: AccountView<'a>,
+    pub access_token_expires_at: u64,
+    pub warnings: Vec<DiagnosticView<'a>>,
+}
+
+impl<'a> From<&'a SignedInState> for SignedInView<'a> {
+    fn from(s: &'a SignedInState) -> Self {
+        Self {
+            account: AccountView::from(&s.account),
+            access_token_expires_at: s.access_token_expires_at,
+            warnings: diagnostics(&s.warnings),
+        }
+    }
+}
+
+/// `auth-state`, tagged by `code`: `signed-out`; `sign-in-in-progress` with the device
+/// code's fields; `signed-in` with the account's; `sign-in-failed` with `diagnosis` and
+/// `failed-at`. An account still signed in during or after another sign-in adds its
+/// fields (`account`, `warnings`, …) to the last two. `GET /api/v1/signin` and
+/// `mfp-host auth status --json` print it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum AuthStateView<'a> {
+    SignedOut,
+    #[serde(rename = "sign-in-in-progress")]
+    InProgress(PendingSignInView<'a>),
+    SignedIn(SignedInView<'a>),
+    SignInFailed(FailedSignInView<'a>),
+}
+
+impl<'a> From<&'a AuthState> for AuthStateView<'a> {
+    fn from(s: &'a AuthState) -> Self {
+        match s {
+            AuthState::SignedOut => Self::SignedOut,
+            AuthState::InProgress(pending) => Self::InProgress(pending.into()),
+            AuthState::SignedIn(state) => Self::SignedIn(state.into()),
+            AuthState::SignInFailed(failed) => Self::SignInFailed(failed.into()),
+        }
+    }
+}
+
+/// `pending-sign-in`: the device code's fields, and the account still signed in.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PendingSignInView<'a> {
+    #[serde(flatten)]
+    pub device_code: DeviceCodeView<'a>,
+    #[serde(flatten)]
+    pub still_signed_in: Option<SignedInView<'a>>,
+}
+
+impl<'a> From<&'a PendingSignIn> for PendingSignInView<'a> {
+    fn from(p: &'a PendingSignIn) -> Self {
+        Self {
+            device_code: (&p.device_code).into(),
+            still_signed_in: p.still_signed_in.as_ref().map(SignedInView::from),
+        }
+    }
+}
+
+/// `failed-sign-in`: why, when, and the account still signed in.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FailedSignInView<'a> {
+    pub diagnosis: DiagnosticView<'a>,
+    pub failed_at: u64,
+    #[serde(flatten)]
+    pub still_signed_in: Option<SignedInView<'a>>,
+}
+
+impl<'a> From<&'a FailedSignIn> for FailedSignInView<'a> {
+    fn from(f: &'a FailedSignIn) -> Self {
+        Self {
+            diagnosis: (&f.diagnosis).into(),
+            failed_at: f.failed_at,
+            still_signed_in: f.still_signed_in.as_ref().map(SignedInView::from),
+        }
+    }
+}
+
+/// `consent-step`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConsentView<'a> {
+    pub url: &'a str,
+    pub needed: bool,
+    pub explanation: &'a str,
+}
+
+impl<'a> From<&'a ConsentStep> for ConsentView<'a> {
+    fn from(c: &'a ConsentStep) -> Self {
+        Self {
+            url: &c.url,
+            needed: c.needed,
+            explanation: &c.explanation,
+        }
+    }
+}
+
+/// `send-report`, with how many attempts the send took.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SendReportView<'a> {
+    /// Always `sent`.
+    pub code: &'static str,
+    pub message_id: &'a str,
+    pub accepted: &'a [String],
+    pub server_reply: &'a str,
+    pub size: u64,
+    pub attempts: u32,
+}
+
+impl<'a> SendReportView<'a> {
+    pub fn new(report: &'a SendReport, attempts: u32) -> Self {
+        Self {
+            code: "sent",
+            message_id: &report.message_id,
+            accepted: &report.accepted,
+            server_reply: &report.server_reply,
+            size: report.size,
+            attempts,
+        }
+    }
+}
+
+/// The one-line JSON of a view (views always serialize).
+pub fn to_json<T: Serialize>(view: &T) -> serde_json::Value {
+    serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
+}
