@@ -1,17 +1,24 @@
-//! Builds workspace crates for `wasm32-wasip2` with the workspace's own cargo and the
-//! `component` profile. Shared by `host/build.rs` (the component) and `tests/build.rs`
-//! (the test fixtures), each with its own target subdirectory, so a nested build never
-//! waits on the outer build's lock nor on the other nested build.
+//! Builds workspace crates for a wasm target with the workspace's own cargo and the
+//! `component` profile. Shared by `host/build.rs` (the component, a core module for
+//! `wasm32-unknown-unknown` that it turns into a component) and `tests/build.rs` (the test
+//! fixtures, `wasm32-wasip2` components), each with its own target subdirectory, so a nested
+//! build never waits on the outer build's lock nor on the other nested build.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const TARGET: &str = "wasm32-wasip2";
+/// std without WASI: the module imports nothing but what its WIT world declares.
+#[allow(dead_code)] // tests/build.rs includes this file and builds for WASIP2 only.
+pub const UNKNOWN: &str = "wasm32-unknown-unknown";
+/// std over WASI preview 2: rustc's linker already emits a component.
+#[allow(dead_code)] // host/build.rs includes this file and builds for UNKNOWN only.
+pub const WASIP2: &str = "wasm32-wasip2";
 
-/// Builds `krate` into `<outer target>/<subdir>` and returns the path of its `.wasm`.
-pub fn build(workspace: &Path, subdir: &str, krate: &str) -> PathBuf {
-    ensure_wasm_target();
+/// Builds `krate` for `target` into `<outer target>/<subdir>` and returns the path of its
+/// `.wasm`.
+pub fn build(workspace: &Path, subdir: &str, krate: &str, target: &str) -> PathBuf {
+    ensure_wasm_target(target);
     let target_dir = outer_target_dir().join(subdir);
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -21,7 +28,7 @@ pub fn build(workspace: &Path, subdir: &str, krate: &str) -> PathBuf {
             "--profile",
             "component",
             "--target",
-            TARGET,
+            target,
             "-p",
             krate,
         ])
@@ -43,9 +50,9 @@ pub fn build(workspace: &Path, subdir: &str, krate: &str) -> PathBuf {
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("could not run cargo to build {krate}: {e}"));
-    assert!(status.success(), "building {krate} for {TARGET} failed");
+    assert!(status.success(), "building {krate} for {target} failed");
     let wasm = target_dir
-        .join(TARGET)
+        .join(target)
         .join("component")
         .join(format!("{}.wasm", krate.replace('-', "_")));
     assert!(wasm.exists(), "{} was not produced", wasm.display());
@@ -67,10 +74,10 @@ fn outer_target_dir() -> PathBuf {
 
 /// rustup does not add a toolchain file's targets to a toolchain that is already installed,
 /// so add the wasm target here when the sysroot lacks it (a fresh machine needs no manual step).
-fn ensure_wasm_target() {
+fn ensure_wasm_target(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let installed = Command::new(&rustc)
-        .args(["--print", "target-libdir", "--target", TARGET])
+        .args(["--print", "target-libdir", "--target", target])
         .output()
         .ok()
         .filter(|out| out.status.success())
@@ -80,12 +87,12 @@ fn ensure_wasm_target() {
         return;
     }
     let mut rustup = Command::new("rustup");
-    rustup.args(["target", "add", TARGET]);
+    rustup.args(["target", "add", target]);
     if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
-    let status = rustup
-        .status()
-        .expect("the wasm32-wasip2 target is missing and rustup could not be run");
-    assert!(status.success(), "`rustup target add {TARGET}` failed");
+    let status = rustup.status().unwrap_or_else(|e| {
+        panic!("the {target} target is missing and rustup could not be run: {e}")
+    });
+    assert!(status.success(), "`rustup target add {target}` failed");
 }

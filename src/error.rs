@@ -23,6 +23,9 @@ pub struct PanelError {
     pub code: &'static str,
     pub message: String,
     pub remedy: String,
+    /// The other refusals of the same Apply, one per field, in the order the fields
+    /// were checked: an administrator sees every invalid field at once.
+    pub more: Vec<PanelError>,
 }
 
 impl PanelError {
@@ -39,7 +42,24 @@ impl PanelError {
             code,
             message: message.into(),
             remedy: remedy.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// One refusal carrying all of `refusals` (the first, with the rest in `more`), or
+    /// `None` when there is none.
+    pub fn all(mut refusals: Vec<PanelError>) -> Option<Self> {
+        if refusals.is_empty() {
+            return None;
+        }
+        let mut first = refusals.remove(0);
+        first.more.extend(refusals);
+        Some(first)
+    }
+
+    /// This refusal and the others of its Apply, in order.
+    pub fn each(&self) -> impl Iterator<Item = &PanelError> {
+        std::iter::once(self).chain(self.more.iter())
     }
 
     /// A malformed value for `field`.

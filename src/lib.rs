@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod diagnose;
 pub mod error;
 pub mod from_policy;
+pub mod history;
 pub mod mailer;
 pub mod mime;
 pub mod oauth;
@@ -24,15 +25,17 @@ mod service_tests;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::{
-        capabilities, diagnose, error, from_policy, mailer, oauth, panel, settings, storage,
+        capabilities, diagnose, error, from_policy, history, mailer, oauth, panel, settings,
+        storage,
     };
 
     mod bindings {
-        wit_bindgen::generate!({ world: "device-panel", path: "wit" });
+        // `generate_all`: the world also imports `wasi:random/random` (from `wit/deps/`).
+        wit_bindgen::generate!({ world: "device-panel", path: "wit", generate_all });
     }
 
     use bindings::exports::mfp::smtp_oauth::mailer as wit_mailer;
-    use bindings::exports::mfp::smtp_oauth::panel::Guest as PanelGuest;
+    use bindings::exports::mfp::smtp_oauth::panel::{self as wit_panel, Guest as PanelGuest};
     use bindings::exports::mfp::smtp_oauth::signin as wit_signin;
     use bindings::mfp::smtp_oauth::{
         attachments as wit_files, config as wit_config, net as wit_net, store as wit_store,
@@ -70,31 +73,50 @@ mod wasm {
         }
     }
 
-    fn panel_error(err: error::PanelError) -> wit::PanelError {
+    fn panel_error_kind(kind: error::PanelErrorKind) -> wit::PanelErrorKind {
         use crate::error::PanelErrorKind as K;
+        match kind {
+            K::UnknownKey => wit::PanelErrorKind::UnknownKey,
+            K::InvalidValue => wit::PanelErrorKind::InvalidValue,
+            K::FixedByProvider => wit::PanelErrorKind::FixedByProvider,
+            K::NotEnabledOnControlPanel => wit::PanelErrorKind::NotEnabledOnControlPanel,
+            K::Storage => wit::PanelErrorKind::Storage,
+        }
+    }
+
+    fn panel_error(err: error::PanelError) -> wit::PanelError {
         wit::PanelError {
-            kind: match err.kind {
-                K::UnknownKey => wit::PanelErrorKind::UnknownKey,
-                K::InvalidValue => wit::PanelErrorKind::InvalidValue,
-                K::FixedByProvider => wit::PanelErrorKind::FixedByProvider,
-                K::NotEnabledOnControlPanel => wit::PanelErrorKind::NotEnabledOnControlPanel,
-                K::Storage => wit::PanelErrorKind::Storage,
-            },
+            kind: panel_error_kind(err.kind),
             field: err.field,
             code: err.code.to_owned(),
             message: err.message,
             remedy: err.remedy,
+            more: err
+                .more
+                .into_iter()
+                .map(|e| wit::FieldRefusal {
+                    kind: panel_error_kind(e.kind),
+                    field: e.field,
+                    code: e.code.to_owned(),
+                    message: e.message,
+                    remedy: e.remedy,
+                })
+                .collect(),
+        }
+    }
+
+    fn severity(s: diagnose::Severity) -> wit::Severity {
+        match s {
+            diagnose::Severity::Info => wit::Severity::Info,
+            diagnose::Severity::Warning => wit::Severity::Warning,
+            diagnose::Severity::Error => wit::Severity::Error,
         }
     }
 
     fn diagnostic(d: diagnose::Diagnostic) -> wit::Diagnostic {
         wit::Diagnostic {
             code: d.code.to_owned(),
-            severity: match d.severity {
-                diagnose::Severity::Info => wit::Severity::Info,
-                diagnose::Severity::Warning => wit::Severity::Warning,
-                diagnose::Severity::Error => wit::Severity::Error,
-            },
+            severity: severity(d.severity),
             message: d.message,
             remedy: d.remedy,
             field: d.field.map(str::to_owned),
@@ -147,6 +169,7 @@ mod wasm {
         fn apply(
             origin: wit::Origin,
             changes: Vec<wit::SettingChange>,
+            now: u64,
         ) -> Result<wit::ApplyOutcome, wit::PanelError> {
             let origin = match origin {
                 wit::Origin::WebPanel => settings::Origin::WebPanel,
@@ -154,7 +177,7 @@ mod wasm {
             };
             let changes: Vec<(String, String)> =
                 changes.into_iter().map(|c| (c.key, c.value)).collect();
-            let outcome = panel::apply(&HostStore, origin, &changes).map_err(panel_error)?;
+            let outcome = panel::apply(&HostStore, origin, &changes, now).map_err(panel_error)?;
             Ok(wit::ApplyOutcome {
                 settings: outcome.settings.into_iter().map(entry).collect(),
                 notices: outcome.notices.into_iter().map(diagnostic).collect(),
@@ -178,6 +201,39 @@ mod wasm {
         fn diagnostics() -> Result<Vec<wit::Diagnostic>, wit::PanelError> {
             let found = panel::diagnostics(&HostStore).map_err(panel_error)?;
             Ok(found.into_iter().map(diagnostic).collect())
+        }
+
+        fn history() -> Result<Vec<wit_panel::Event>, wit::PanelError> {
+            let events =
+                history::events(&HostStore).map_err(|e| panel_error(error::PanelError::from(e)))?;
+            Ok(events.into_iter().map(event).collect())
+        }
+    }
+
+    fn event(e: history::Event) -> wit_panel::Event {
+        wit_panel::Event {
+            kind: match e.kind {
+                history::EventKind::SignIn => wit_panel::EventKind::SignIn,
+                history::EventKind::Send => wit_panel::EventKind::Send,
+                history::EventKind::ProviderReset => wit_panel::EventKind::ProviderReset,
+                history::EventKind::RefreshFailed => wit_panel::EventKind::RefreshFailed,
+            },
+            at: e.at,
+            succeeded: e.succeeded,
+            summary: e.summary,
+            diagnosis: e.diagnosis.map(|d| wit::Diagnostic {
+                code: d.code,
+                severity: severity(d.severity),
+                message: d.message,
+                remedy: d.remedy,
+                field: d.field,
+                fix: None,
+            }),
+            server_reply: e.server_reply,
+            origin: e.origin.map(|o| match o {
+                settings::Origin::WebPanel => wit::Origin::WebPanel,
+                settings::Origin::ControlPanel => wit::Origin::ControlPanel,
+            }),
         }
     }
 
@@ -486,8 +542,11 @@ mod wasm {
                 attachments: message.attachments,
                 attempt: message.attempt.max(1),
             };
-            let mut random = [0u8; 32];
-            if getrandom::fill(&mut random).is_err() {
+            // The component's only randomness (Message-ID, MIME boundary) comes from the
+            // `wasi:random` import, so it needs no other WASI: a short answer is a host bug.
+            let Ok(random) =
+                <[u8; 32]>::try_from(bindings::wasi::random::random::get_random_bytes(32))
+            else {
                 return Err(wit_mailer::SendError::NotSent(diagnostic(
                     diagnose::Diagnostic::new(
                         "random-unavailable",
@@ -496,7 +555,7 @@ mod wasm {
                         "Restart the device; report it if it persists.",
                     ),
                 )));
-            }
+            };
             match mailer::send(
                 &HostStore, &HostHttp, &HostSmtp, &HostFiles, &message, random, now,
             ) {

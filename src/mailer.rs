@@ -6,6 +6,7 @@
 use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
 use crate::diagnose::{self, Diagnostic, Severity};
 use crate::from_policy::{self, WalkUpUser};
+use crate::history;
 use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
 use crate::oauth;
 use crate::settings::{LoginCredentials, Settings};
@@ -159,9 +160,12 @@ fn smtp_net(err: NetFailure, settings: &Settings) -> SendFailure {
     )))
 }
 
-/// Checks what must hold before the device connects anywhere.
+/// Checks what must hold before the device connects anywhere. `signed_in`: whether a
+/// grant is stored; without one nothing can be sent, and that is what the caller must hear
+/// first (its remedy, signing in, also fills the Device Email Address).
 pub fn check_preconditions(
     settings: &Settings,
+    signed_in: bool,
     message: &OutgoingMessage,
 ) -> Result<(), SendFailure> {
     if !settings.is_exchange_online() {
@@ -180,6 +184,12 @@ pub fn check_preconditions(
             "Authentication error: [Login Credentials for Email Send] is [Remotely Authenticated User], which Exchange Online/Outlook.com does not accept.",
             "Choose [System] in [Login Credentials for Email Send] on the web panel, and do not change it from the control panel.",
         ));
+    }
+    if !signed_in {
+        return Err(SendFailure {
+            kind: SendFailureKind::SignInRequired,
+            ..oauth::sign_in_required().into()
+        });
     }
     if settings.device_email.is_empty() {
         return Err(refuse_at(
@@ -263,7 +273,8 @@ fn attachment_failed(why: String) -> SendFailure {
     )
 }
 
-/// Sends `message` at `now`. `random` seeds the Message-ID and the MIME boundary.
+/// Sends `message` at `now`. `random` seeds the Message-ID and the MIME boundary. The
+/// outcome is recorded in the history (never the message's subject, body or addresses).
 pub fn send(
     s: &impl Storage,
     http: &impl Http,
@@ -273,8 +284,83 @@ pub fn send(
     random: [u8; 32],
     now: u64,
 ) -> Result<SendReport, SendFailure> {
+    let mut written = None;
+    let result = attempt(s, http, smtp, files, message, random, now, &mut written);
+    history::append(s, &send_event(message, written, &result, now));
+    result
+}
+
+/// The history entry of one send attempt: how many recipients, the message's size and
+/// Message-ID once it was written (`written`), and the server's verdict or the diagnosis.
+fn send_event(
+    message: &OutgoingMessage,
+    written: Option<(String, u64)>,
+    result: &Result<SendReport, SendFailure>,
+    now: u64,
+) -> history::Event {
+    let to = history::recipients(message.to.len());
+    let written = match result {
+        Ok(report) => Some((report.message_id.clone(), report.size)),
+        Err(_) => written,
+    };
+    let mut facts = Vec::new();
+    if let Some((message_id, size)) = written {
+        facts.push(history::size_text(size));
+        facts.push(format!("Message-ID {message_id}"));
+    }
+    if message.attempt > 1 {
+        facts.push(format!("attempt {}", message.attempt));
+    }
+    let facts = match facts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", facts.join(", ")),
+    };
+    let failure = match result {
+        Ok(report) => {
+            return history::Event::new(
+                history::EventKind::Send,
+                now,
+                true,
+                format!("Sent to {to}{facts}."),
+            )
+            .with_server_reply(Some(&report.server_reply));
+        }
+        Err(failure) => failure,
+    };
+    let summary = match (failure.kind, failure.retry_after) {
+        (_, Some(after)) => format!(
+            "Not sent to {to}{facts}; to be tried again in {after} s (attempt {} of {}).",
+            message.attempt.saturating_add(1),
+            failure.max_attempts
+        ),
+        (SendFailureKind::NotSent, None) => {
+            format!("Not sent to {to}{facts}: refused before connecting.")
+        }
+        (SendFailureKind::SignInRequired, None) => {
+            format!("Not sent to {to}{facts}: no usable sign-in.")
+        }
+        (SendFailureKind::Failed, None) => format!("Not sent to {to}{facts}."),
+    };
+    history::Event::new(history::EventKind::Send, now, false, summary)
+        .with_diagnosis(&failure.diagnosis)
+        .with_server_reply(failure.server_reply.as_deref())
+}
+
+/// One send attempt; `written` learns the Message-ID and size once the message is.
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    s: &impl Storage,
+    http: &impl Http,
+    smtp: &impl SmtpConnector,
+    files: &impl Attachments,
+    message: &OutgoingMessage,
+    random: [u8; 32],
+    now: u64,
+    written: &mut Option<(String, u64)>,
+) -> Result<SendReport, SendFailure> {
     let settings = storage::load_settings(s).map_err(|e| SendFailure::from(Diagnostic::from(e)))?;
-    check_preconditions(&settings, message)?;
+    let signed_in = storage::has_grant(s).map_err(|e| SendFailure::from(Diagnostic::from(e)))?;
+    check_preconditions(&settings, signed_in, message)?;
     let from = message
         .from
         .clone()
@@ -308,6 +394,7 @@ pub fn send(
     .map_err(mime_failed)?;
     let message_id = message_id_of(&head);
     let size = estimated_size(&writer, &head, &attachments);
+    *written = Some((message_id.clone(), size));
 
     // Only now, with everything checked, is a token fetched (and maybe refreshed).
     let (tokens, account) =

@@ -5,6 +5,7 @@
 
 use crate::capabilities::{Http, HttpReply};
 use crate::diagnose::{Diagnostic, Severity};
+use crate::history::{self, EventKind};
 use crate::settings::Settings;
 use crate::signin::{
     self, Account, DeviceFlow, FLOW_KEY, PollOutcome, PollStep, SigninConfig, SigninErrorKind,
@@ -248,8 +249,24 @@ fn view(flow: &DeviceFlow) -> DeviceCodeView {
     }
 }
 
-/// S8: requests a device code and remembers the flow.
+/// S8: requests a device code and remembers the flow. A sign-in the identity platform
+/// refused or could not be asked for is recorded in the history (a setting in the way is
+/// the caller's to show, and is not).
 pub fn start(
+    s: &impl Storage,
+    http: &impl Http,
+    now: u64,
+) -> Result<DeviceCodeView, SigninFailure> {
+    let started = request_device_code(s, http, now);
+    if let Err(failure @ (SigninFailure::Refused(..) | SigninFailure::Unreachable(_))) = &started {
+        let event = history::Event::new(EventKind::SignIn, now, false, "Sign-in could not start.")
+            .with_diagnosis(failure.diagnosis());
+        history::append(s, &event);
+    }
+    started
+}
+
+fn request_device_code(
     s: &impl Storage,
     http: &impl Http,
     now: u64,
@@ -293,18 +310,26 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Si
             Err(e) => Err(e.into()),
         }
     };
-    // The flow ends: deleted, and the failure kept for every panel (`status`) in the
-    // same commit, unless another instance or a reset changed the flow meanwhile.
+    // The flow ends: deleted, and the failure kept for every panel (`status`) and in
+    // the history in the same commit, unless another instance or a reset changed the flow
+    // meanwhile (then that one recorded how it ended).
     let end = |expected: &[u8], diagnostic: Diagnostic| -> Result<PollView, SigninFailure> {
         let failure = FailedSignIn::new(&diagnostic, now);
-        swap(
-            expected,
+        let event = history::Event::new(EventKind::SignIn, now, false, "Sign-in failed.")
+            .with_diagnosis(&diagnostic);
+        let ended = history::commit_recorded(
+            s,
+            vec![storage::guard(FLOW_KEY, Some(expected))],
             vec![
                 (FLOW_KEY.to_owned(), None),
                 json_write(FAILED_SIGN_IN_KEY, &failure),
             ],
-        )?;
-        Ok(PollView::Failed(diagnostic))
+            &event,
+        );
+        match ended {
+            Ok(()) | Err(StoreError::Conflict) => Ok(PollView::Failed(diagnostic)),
+            Err(e) => Err(e.into()),
+        }
     };
     let request = match flow.poll(now) {
         PollStep::Wait { until } => return Ok(pending(&flow, until)),
@@ -354,7 +379,15 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Si
             // flow is still the one polled (S4, a provider change, a sign-out or a new
             // sign-in delete or replace it): else nothing is kept of this approval.
             let flow_guard = storage::guard(FLOW_KEY, Some(&booked));
-            let refused = storage::update_settings_guarded(s, vec![flow_guard], |current| {
+            // The history's entry goes into the commit that stores the sign-in.
+            let signed_in = history::Event::new(
+                EventKind::SignIn,
+                now,
+                true,
+                format!("Signed in as {}.", account.upn().unwrap_or("an account")),
+            );
+            let logged = history::Recorded::new(s, Some(signed_in));
+            let refused = storage::update_settings_guarded(&logged, vec![flow_guard], |current| {
                 if !current.is_exchange_online() {
                     return Ok((Some(cancelled(CancelledBy::ProviderChanged)), Vec::new()));
                 }
@@ -576,7 +609,8 @@ impl From<StoreError> for TokenError {
     }
 }
 
-fn sign_in_required() -> Diagnostic {
+/// Nobody is signed in: a send's diagnosis (see [`crate::mailer::check_preconditions`]).
+pub(crate) fn sign_in_required() -> Diagnostic {
     Diagnostic::new(
         "sign-in-required",
         Severity::Error,
@@ -592,14 +626,18 @@ pub fn tokens_for_send(
     http: &impl Http,
     now: u64,
 ) -> Result<(TokenSet, Account), TokenError> {
-    renewed_grant(s, http, now, |tokens| tokens.refresh_due(now))
+    renewed_grant(s, http, now, Renewal::Send, |tokens| {
+        tokens.refresh_due(now)
+    })
 }
 
 /// Keeps an idle device signed in: refreshes the grant when it was obtained
 /// [`token::KEEP_ALIVE_AFTER`] ago or more (or when that is unknown), since a refresh token
 /// unused for 90 days expires (AADSTS700082). Returns when to call again (Unix seconds).
 pub fn keep_alive(s: &impl Storage, http: &impl Http, now: u64) -> Result<u64, SigninFailure> {
-    match renewed_grant(s, http, now, |tokens| tokens.keep_alive_due(now)) {
+    match renewed_grant(s, http, now, Renewal::KeepAlive, |tokens| {
+        tokens.keep_alive_due(now)
+    }) {
         // Still due: another instance is refreshing it, or the platform could not be
         // reached. Weeks remain before the 90 days: look again in an hour.
         Ok((tokens, _)) if tokens.keep_alive_due(now) => Ok(now.saturating_add(KEEP_ALIVE_RETRY)),
@@ -625,10 +663,14 @@ pub fn keep_alive(s: &impl Storage, http: &impl Http, now: u64) -> Result<u64, S
 /// - a refusal for good (`invalid_grant`: AADSTS700082, 50173, 70000) deletes the grant
 ///   only if it is unchanged and the lease still this instance's; if another instance
 ///   rotated it meanwhile, the newer grant is used instead.
+///
+/// A refresh that fails is recorded in the history ([`refresh_failed`]): a refusal for
+/// good in the commit that signs out, any other failure once the lease is given back.
 fn renewed_grant(
     s: &impl Storage,
     http: &impl Http,
     now: u64,
+    during: Renewal,
     due: impl Fn(&TokenSet) -> bool,
 ) -> Result<(TokenSet, Account), TokenError> {
     for _ in 0..MAX_REFRESH_ATTEMPTS {
@@ -691,12 +733,14 @@ fn renewed_grant(
                 }
             }
             Err(RefreshFailure::Refused((SigninErrorKind::SignInAgain, diagnostic))) => {
-                let sign_out = s.commit_if(
+                let sign_out = history::commit_recorded(
+                    s,
                     vec![
                         storage::guard(GRANT_KEY, Some(&raw_grant)),
                         storage::guard(REFRESH_LEASE_KEY, Some(&lease)),
                     ],
                     storage::grant_deletions().collect(),
+                    &refresh_failed(now, during, &diagnostic, RefreshLeft::SignedOut),
                 );
                 match sign_out {
                     Ok(()) => {
@@ -727,7 +771,15 @@ fn renewed_grant(
                 };
                 // An unreachable or unavailable platform leaves the current token usable
                 // while it lasts: send with it and refresh next time.
-                if matches!(failure, SigninFailure::Unreachable(_)) && !tokens.is_expired(now) {
+                let usable =
+                    matches!(failure, SigninFailure::Unreachable(_)) && !tokens.is_expired(now);
+                let left = if usable {
+                    RefreshLeft::TokenStillValid
+                } else {
+                    RefreshLeft::Failed
+                };
+                history::append(s, &refresh_failed(now, during, failure.diagnosis(), left));
+                if usable {
                     return Ok((tokens, account));
                 }
                 return Err(failure.into());
@@ -735,6 +787,46 @@ fn renewed_grant(
         }
     }
     Err(StoreError::Conflict.into())
+}
+
+/// What a grant is renewed for.
+#[derive(Clone, Copy)]
+enum Renewal {
+    Send,
+    KeepAlive,
+}
+
+/// Where a failed refresh left the device.
+enum RefreshLeft {
+    /// The grant was refused for good and deleted.
+    SignedOut,
+    /// The current access token still works, until it expires.
+    TokenStillValid,
+    /// The refresh failed, and the call with it.
+    Failed,
+}
+
+/// The history entry of a refresh that gave no new grant.
+fn refresh_failed(
+    now: u64,
+    during: Renewal,
+    diagnosis: &Diagnostic,
+    left: RefreshLeft,
+) -> history::Event {
+    let what = match during {
+        Renewal::Send => "The sign-in could not be renewed for a send",
+        Renewal::KeepAlive => "The weekly keep-alive could not renew the sign-in",
+    };
+    let summary = match left {
+        RefreshLeft::SignedOut => {
+            format!("{what}: Microsoft refused it for good, so the device was signed out.")
+        }
+        RefreshLeft::TokenStillValid => {
+            format!("{what}; the current access token is used while it lasts.")
+        }
+        RefreshLeft::Failed => format!("{what}."),
+    };
+    history::Event::new(EventKind::RefreshFailed, now, false, summary).with_diagnosis(diagnosis)
 }
 
 /// Why a refresh request gave no new grant.

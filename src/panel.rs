@@ -3,6 +3,7 @@
 
 use crate::diagnose::{self, Diagnostic};
 use crate::error::PanelError;
+use crate::history;
 use crate::settings::rules::{self, web_panel_lock};
 use crate::settings::{LoginCredentials, Origin, ServiceProvider, SettingKey, Settings};
 use crate::storage::{self, Storage};
@@ -52,15 +53,18 @@ pub fn settings(storage: &impl Storage) -> Result<Vec<Entry>, PanelError> {
     Ok(entries(&storage::load_settings(storage)?))
 }
 
-/// One Apply: the rules decide, then the new settings (and, on S4, the deletion of the
-/// OAuth grant) go to the store in one atomic commit.
+/// One Apply at `now` (Unix seconds): the rules decide, then the new settings (and, on
+/// S4, the deletion of the OAuth grant with its entry in the history) go to the store in
+/// one atomic commit.
 pub fn apply(
     storage: &impl Storage,
     origin: Origin,
     changes: &[(String, String)],
+    now: u64,
 ) -> Result<ApplyOutcome, PanelError> {
+    let recorded = history::Recorded::new(storage, None);
     // Read, decide, and commit only if no other Apply landed meanwhile (else decide again).
-    storage::update_settings(storage, |current| {
+    storage::update_settings(&recorded, |current| {
         let applied = rules::apply(current, origin, changes)?;
         let mut writes = Vec::new();
         if applied.settings != *current || applied.discard_grant {
@@ -70,7 +74,13 @@ pub fn apply(
                 writes.extend(storage::grant_deletions());
             }
         }
-        let signed_in = storage::has_grant(storage)? && !applied.discard_grant;
+        let had_grant = storage::has_grant(storage)?;
+        recorded.set(
+            applied
+                .discard_grant
+                .then(|| reset_event(storage, origin, &applied, had_grant, now)),
+        );
+        let signed_in = had_grant && !applied.discard_grant;
         let outcome = ApplyOutcome {
             settings: entries(&applied.settings),
             notices: applied.notices,
@@ -78,6 +88,53 @@ pub fn apply(
         };
         Ok((outcome, writes))
     })
+}
+
+/// The history entry of an Apply that left Exchange Online (S4): from which panel, what
+/// was typed, and who was signed out.
+fn reset_event(
+    storage: &impl Storage,
+    origin: Origin,
+    applied: &rules::Applied,
+    had_grant: bool,
+    now: u64,
+) -> history::Event {
+    let how = match origin {
+        Origin::ControlPanel => format!(
+            "A server name ({}) was typed on the control panel, so [Service Provider] is now [Not Selected]",
+            applied.settings.smtp_server
+        ),
+        Origin::WebPanel => {
+            "[Service Provider] was changed to [Not Selected] on the web panel".to_owned()
+        }
+    };
+    let account = storage
+        .get(storage::ACCOUNT_KEY)
+        .ok()
+        .flatten()
+        .and_then(|bytes| {
+            storage::decode::<crate::signin::Account>(storage::ACCOUNT_KEY, &bytes).ok()
+        });
+    let who = match account.as_ref().and_then(|a| a.upn()) {
+        Some(upn) if had_grant => format!("; {upn} was signed out."),
+        _ if had_grant => "; the device was signed out.".to_owned(),
+        _ => "; nobody was signed in.".to_owned(),
+    };
+    let event = history::Event::new(
+        history::EventKind::ProviderReset,
+        now,
+        true,
+        format!("{how}{who}"),
+    )
+    .with_origin(origin);
+    match applied
+        .notices
+        .iter()
+        .find(|n| n.code == "provider-reset-by-control-panel")
+    {
+        Some(notice) => event.with_diagnosis(notice),
+        None => event,
+    }
 }
 
 /// S5: under Exchange Online the control panel shows the server name blank and locks
@@ -142,12 +199,14 @@ mod tests {
             &storage,
             Origin::WebPanel,
             &pairs(&[("receive-port", "26")]),
+            0,
         )
         .unwrap();
         let err = apply(
             &storage,
             Origin::WebPanel,
             &pairs(&[("receive-port", "27"), ("send-port", "0")]),
+            0,
         )
         .unwrap_err();
         assert_eq!(err.code, "port-out-of-range");
@@ -161,6 +220,7 @@ mod tests {
             &storage,
             Origin::WebPanel,
             &pairs(&[("service-provider", "exchange-online")]),
+            0,
         )
         .unwrap();
         let grant: Vec<Write> = GRANT_KEYS
@@ -173,6 +233,7 @@ mod tests {
             &storage,
             Origin::ControlPanel,
             &pairs(&[("smtp-server", "mail.example.com")]),
+            0,
         )
         .unwrap();
         assert!(!storage::has_grant(&storage).unwrap());
@@ -186,6 +247,7 @@ mod tests {
             &storage,
             Origin::WebPanel,
             &pairs(&[("smtp-server", "mail.example.com")]),
+            0,
         )
         .unwrap();
         assert_eq!(
@@ -196,6 +258,7 @@ mod tests {
             &storage,
             Origin::WebPanel,
             &pairs(&[("service-provider", "exchange-online")]),
+            0,
         )
         .unwrap();
         let view = control_panel_view(&storage).unwrap();
@@ -213,6 +276,7 @@ mod tests {
                 ("service-provider", "exchange-online"),
                 ("from.guest-edit", "yes"),
             ]),
+            0,
         )
         .unwrap();
         assert_eq!(outcome.diagnostics, diagnostics(&storage).unwrap());
@@ -231,7 +295,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let fixed = apply(&storage, Origin::WebPanel, &changes).unwrap();
+        let fixed = apply(&storage, Origin::WebPanel, &changes, 0).unwrap();
         assert!(
             fixed
                 .diagnostics

@@ -25,7 +25,12 @@ fn main() {
             workspace.join(watched).display()
         );
     }
-    let wasm = build_wasm::build(&workspace, "wasm-fixtures", "mfp-fixture-runaway");
+    let wasm = build_wasm::build(
+        &workspace,
+        "wasm-fixtures",
+        "mfp-fixture-runaway",
+        build_wasm::WASIP2,
+    );
     println!(
         "cargo:rustc-env=MFP_FIXTURE_RUNAWAY_WASM={}",
         wasm.display()

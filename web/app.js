@@ -125,24 +125,75 @@
     banner.hidden = !text;
   }
 
-  /** Clears the refusals shown in a form. */
+  /**
+   * The control a setting key names in a form: its radio group (which carries the group's
+   * invalid state for assistive technology), else its input.
+   */
+  function controlFor(form, key) {
+    const selector = '[data-group="' + CSS.escape(key) + '"], [data-key="' + CSS.escape(key) + '"]';
+    return form.querySelector(selector);
+  }
+
+  /** The element that takes focus for a control: a group's checked (else first enabled) radio. */
+  function focusTarget(control) {
+    if (!control.dataset.group) return control.disabled ? null : control;
+    const radios = [...control.querySelectorAll('input[type=radio]')].filter((r) => !r.disabled);
+    return radios.find((r) => r.checked) || radios[0] || null;
+  }
+
+  function addToken(node, attribute, token) {
+    const tokens = (node.getAttribute(attribute) || '').split(/\s+/).filter(Boolean);
+    if (!tokens.includes(token)) tokens.push(token);
+    node.setAttribute(attribute, tokens.join(' '));
+  }
+
+  function removeToken(node, attribute, token) {
+    const tokens = (node.getAttribute(attribute) || '').split(/\s+/).filter((t) => t && t !== token);
+    if (tokens.length) node.setAttribute(attribute, tokens.join(' '));
+    else node.removeAttribute(attribute);
+  }
+
+  /** Clears the refusals shown in a form, and the invalid marks they put on its fields. */
   function clearRefusals(form) {
+    for (const node of form.querySelectorAll('[aria-invalid]')) {
+      node.removeAttribute('aria-invalid');
+      for (const refusal of form.querySelectorAll('.refusal[id]')) removeToken(node, 'aria-describedby', refusal.id);
+    }
     for (const node of form.querySelectorAll('.refusal')) {
       node.hidden = true;
       node.replaceChildren();
     }
   }
 
-  /** Shows a refusal next to the field it names, or at the bottom of the form. */
+  /**
+   * Shows each refusal of one Apply next to the field it names (`errors` when the device
+   * lists every invalid field, else the single `error`), or at the bottom of the form; marks
+   * those fields invalid, described by their refusal, and moves focus to the first of them.
+   */
   function showRefusal(form, err) {
-    const e = err.error || {};
-    let target = null;
-    if (e.field) target = form.querySelector('[data-refusal-for="' + CSS.escape(e.field) + '"]');
-    if (!target) target = form.querySelector('[data-refusal-for=""]');
-    put(target,
-      el('div', { class: 'refusal-message', 'data-testid': 'refusal-message', 'data-code': e.code, text: e.message }),
-      e.remedy ? el('div', { class: 'remedy', 'data-testid': 'refusal-remedy' }, el('strong', { text: 'Remedy: ' }), e.remedy) : null);
-    target.hidden = false;
+    clearRefusals(form);
+    const errors = err.body && Array.isArray(err.body.errors) && err.body.errors.length
+      ? err.body.errors
+      : [err.error || {}];
+    const invalid = [];
+    for (const e of errors) {
+      let target = null;
+      if (e && e.field) target = form.querySelector('[data-refusal-for="' + CSS.escape(e.field) + '"]');
+      if (!target) target = form.querySelector('[data-refusal-for=""]');
+      target.append(el('div', { class: 'refusal-message', 'data-testid': 'refusal-message', 'data-code': e.code, text: e.message }));
+      if (e.remedy) target.append(el('div', { class: 'remedy', 'data-testid': 'refusal-remedy' }, el('strong', { text: 'Remedy: ' }), e.remedy));
+      target.hidden = false;
+      const control = target.dataset.refusalFor ? controlFor(form, target.dataset.refusalFor) : null;
+      if (control) {
+        control.setAttribute('aria-invalid', 'true');
+        addToken(control, 'aria-describedby', target.id);
+        invalid.push(control);
+      }
+    }
+    // The first invalid field in the form's own order, whatever order the device listed them in.
+    invalid.sort((a, b) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
+    const first = invalid.map(focusTarget).find(Boolean);
+    if (first) first.focus();
   }
 
   // ---- settings -------------------------------------------------------------------
@@ -271,9 +322,9 @@
     const all = allWarnings();
     const body = $('diagnostics-body');
     body.replaceChildren(...all.map((d) => el('tr', { class: 'diag ' + (d.severity || 'info'), 'data-code': d.code, 'data-testid': 'diagnostic-row' },
-      el('td', { class: 'severity', text: SEVERITY_NAMES[d.severity] || d.severity }),
-      el('td', { class: 'message', text: d.message }),
-      el('td', { class: 'remedy', text: d.remedy || '' }))));
+      el('td', { class: 'severity', 'data-label': 'Severity', text: SEVERITY_NAMES[d.severity] || d.severity }),
+      el('td', { class: 'message', 'data-label': 'Message', text: d.message }),
+      el('td', { class: 'remedy', 'data-label': 'Remedy', text: d.remedy || '' }))));
     $('diagnostics-table').hidden = all.length === 0;
     $('diagnostics-none').hidden = all.length !== 0;
 
@@ -304,6 +355,29 @@
     needed.className = 'consent-needed ' + (consent.needed ? 'needed' : 'not-needed');
     needed.dataset.needed = String(!!consent.needed);
     $('consent-explanation').textContent = consent.explanation || '';
+  }
+
+  // ---- confirmations -------------------------------------------------------------------
+
+  /**
+   * Asks in the page's own dialog rather than window.confirm, so that it looks like the
+   * panel and a test can drive it: true for the confirming button, false for Cancel or Escape.
+   */
+  function confirmDialog(title, message, confirmLabel) {
+    const dialog = $('confirm-dialog');
+    if (dialog.open) return Promise.resolve(false);
+    $('confirm-title').textContent = title;
+    $('confirm-message').textContent = message;
+    $('confirm-ok').textContent = confirmLabel;
+    dialog.returnValue = '';
+    return new Promise((resolve) => {
+      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  function accountName(account) {
+    return account.username || account.upn || account.email || '';
   }
 
   // ---- sign-in (Open Authentication Page) -------------------------------------------
@@ -371,7 +445,7 @@
           el('table', { class: 'account-table', 'data-testid': 'signin-account' },
             el('tr', {}, el('th', { text: 'Account' }), el('td', { text: account.username || '' })),
             el('tr', {}, el('th', { text: 'UPN' }), el('td', { text: account.upn || '' })),
-            el('tr', {}, el('th', { text: 'Email Address' }), el('td', { text: account.email || '' })),
+            el('tr', {}, el('th', { text: 'Primary Email Address' }), el('td', { text: account.email || '' })),
             el('tr', {}, el('th', { text: 'Account Type' }), el('td', { text: account.personal ? 'Outlook.com (personal Microsoft account)' : 'Work or school (Microsoft Entra ID)' }))),
           (status.warnings && status.warnings.length) ? el('ul', { class: 'diagnostics', 'data-testid': 'signin-warnings' }, ...status.warnings.map((d) => diagnosisItem(d, 'signin-warning'))) : null);
         outcome.hidden = false;
@@ -407,12 +481,24 @@
   }
 
   async function openAuthenticationPage() {
+    const before = state.signin || {};
+    // A new sign-in while an account is signed in is asked for first: it starts a code
+    // that another account may complete.
+    if (before.account) {
+      const name = accountName(before.account);
+      const go = await confirmDialog('Open Authentication Page',
+        'The device is signed in as ' + name + '. Start a new sign-in? ' + name +
+        ' stays signed in until the new sign-in succeeds.', 'Open Authentication Page');
+      if (!go) return;
+    }
     const button = $('open-auth');
     button.disabled = true;
     $('signin-outcome').hidden = true;
     try {
       const code = await api('POST', '/api/v1/signin');
-      renderSignin({ code: 'sign-in-in-progress', ...code });
+      // The account signed in before stays signed in (and shown) while the new sign-in runs.
+      const kept = before.account ? { account: before.account, warnings: before.warnings } : {};
+      renderSignin({ code: 'sign-in-in-progress', ...kept, ...code });
       startPolling();
     } catch (err) {
       if (err.status === 401) return;
@@ -426,6 +512,12 @@
   }
 
   async function signOut() {
+    const account = state.signin && state.signin.account;
+    const name = account ? accountName(account) : 'the signed-in account';
+    const go = await confirmDialog('Sign Out',
+      'Sign out ' + name + '? To send email through Exchange Online/Outlook.com again, click [Open Authentication Page] and sign in.',
+      'Sign Out');
+    if (!go) return;
     try {
       await api('DELETE', '/api/v1/signin');
       stopPolling();
@@ -546,7 +638,14 @@
 
   // ---- pages and start-up ---------------------------------------------------------------
 
+  /** Below 800 px the property tree is a drawer (style.css); this opens or closes it. */
+  function setNavOpen(open) {
+    document.body.classList.toggle('nav-open', open);
+    $('nav-toggle').setAttribute('aria-expanded', String(open));
+  }
+
   function showPage() {
+    setNavOpen(false);
     let name = (window.location.hash || '').replace(/^#/, '');
     if (!PAGES.includes(name)) name = 'smtp-general';
     for (const page of PAGES) $('page-' + page).hidden = page !== name;
@@ -564,6 +663,18 @@
   }
 
   function init() {
+    // Each field's refusal gets an id, so the field can name it in aria-describedby.
+    for (const node of document.querySelectorAll('form .refusal[data-refusal-for]')) {
+      if (!node.id) node.id = 'refusal-' + node.closest('form').id + '-' + (node.dataset.refusalFor || 'form').replace(/[^A-Za-z0-9-]/g, '-');
+    }
+    $('nav-toggle').addEventListener('click', () => setNavOpen(!document.body.classList.contains('nav-open')));
+    $('cwis-tree').addEventListener('click', (e) => { if (e.target.closest('a')) setNavOpen(false); });
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && document.body.classList.contains('nav-open')) {
+        setNavOpen(false);
+        $('nav-toggle').focus();
+      }
+    });
     window.addEventListener('hashchange', showPage);
     showPage();
 

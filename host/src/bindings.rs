@@ -7,6 +7,8 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
     with: {
         "mfp:smtp-oauth/net.connection": crate::capabilities::net::SmtpConnection,
+        // The world's `wasi:random` is WASI's own: linked from wasmtime-wasi (`sandbox.rs`).
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
     },
     // Every import may trap: a bad resource handle or a host bug ends the call with a
     // trap (a `CallError`), never a diagnosis the administrator would be shown.

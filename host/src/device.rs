@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::bindings::mailer::{OutgoingMessage, SendError, SendReport};
+use crate::bindings::panel::Event;
 use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus, SigninError};
 use crate::bindings::types::{
     ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry,
@@ -58,7 +59,7 @@ pub enum DeviceError {
     #[error(transparent)]
     Sandbox(#[from] CallError),
     /// The state dir or its database could not be opened.
-    #[error("the state dir {path} cannot be used: {why}")]
+    #[error("The state dir {path} cannot be used: {why}")]
     StateDir { path: String, why: String },
     /// A sign-in call failed; the error's case says what to do, its diagnosis how.
     #[error("{}", .0.diagnosis().message)]
@@ -68,10 +69,10 @@ pub enum DeviceError {
     #[error("{}", .0.diagnosis().message)]
     SendFailed(SendError),
     /// The network configuration (`--authority`, `--resolve`, `--ca-file`, `--proxy`) is invalid.
-    #[error("the network settings are invalid: {0}")]
+    #[error("The network settings are invalid: {0}")]
     NetConfig(String),
     /// The component could not be read, compiled or linked.
-    #[error("the component ({source_name}) cannot be loaded: {why}")]
+    #[error("The component ({source_name}) cannot be loaded: {why}")]
     Component { source_name: String, why: String },
 }
 
@@ -188,11 +189,22 @@ impl Device {
             .map_err(DeviceError::Refused)
     }
 
-    /// One Apply from `origin`; `changes` are (setting key, value) pairs.
+    /// One Apply from `origin` now; `changes` are (setting key, value) pairs.
     pub fn apply(
         &self,
         origin: Origin,
         changes: &[(String, String)],
+    ) -> Result<ApplyOutcome, DeviceError> {
+        self.apply_at(origin, changes, unix_now())
+    }
+
+    /// One Apply from `origin` at `now` (Unix seconds): the time the history records a
+    /// provider reset at.
+    pub fn apply_at(
+        &self,
+        origin: Origin,
+        changes: &[(String, String)],
+        now: u64,
     ) -> Result<ApplyOutcome, DeviceError> {
         let changes: Vec<SettingChange> = changes
             .iter()
@@ -204,7 +216,7 @@ impl Device {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
                 dev.mfp_smtp_oauth_panel()
-                    .call_apply(store, origin, &changes)
+                    .call_apply(store, origin, &changes, now)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -221,6 +233,15 @@ impl Device {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
                 dev.mfp_smtp_oauth_panel().call_diagnostics(store)
+            })?
+            .map_err(DeviceError::Refused)
+    }
+
+    /// What happened, newest first: sign-ins, sends, provider resets, failed refreshes.
+    pub fn history(&self) -> Result<Vec<Event>, DeviceError> {
+        self.runtime
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_panel().call_history(store)
             })?
             .map_err(DeviceError::Refused)
     }

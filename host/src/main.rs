@@ -6,7 +6,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mfp_host::frontend::Failure;
 use mfp_host::frontend::options::DeviceFlags;
 use mfp_host::{cli, serve};
 
@@ -41,16 +40,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(status) => ExitCode::from(status),
-        Err(Failure {
-            kind,
-            code,
-            message,
-            remedy,
-            ..
-        }) => {
+        Err(failure) => {
             let _ = out.flush();
-            eprintln!("error[{code}]: {message}\nremedy: {remedy}");
-            ExitCode::from(kind.exit_status())
+            // Every refused field of an Apply, each with its remedy.
+            for f in std::iter::once(&failure).chain(&failure.also) {
+                eprintln!("error[{}]: {}\nremedy: {}", f.code, f.message, f.remedy);
+            }
+            ExitCode::from(failure.kind.exit_status())
         }
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use mfp_fakes::net::LoopbackMicrosoft;
-use mfp_fakes::{Approval, Scenario, World};
+use mfp_fakes::{Approval, Scenario, SmtpCase, World};
 
 /// Both fakes on 127.0.0.1 with the system clock, and the flags that reach them.
 struct Fakes {
@@ -369,4 +369,90 @@ fn send_user_and_ldap_search_decide_the_from_policy_through_the_real_binary() {
     let out = send(&["--user", "authenticated", "--ldap-search", "succeeded"]);
     assert!(succeeded(&out), "{}", stderr(&out));
     assert_eq!(fakes.world.messages().len(), 2);
+}
+
+#[test]
+fn history_lists_the_sign_in_the_sends_and_the_reset_newest_first() {
+    let fakes = Fakes::start(Scenario {
+        approval: Approval::AfterPolls(0),
+        ..Scenario::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = fakes.run(&state, &["history", "--json"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "[]");
+
+    sign_in(&fakes, &state);
+    let out = fakes.run(&state, &["send", "--to", "alice@contoso.com"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    fakes.world.set_scenario(Scenario {
+        smtp: SmtpCase::AuthDisabledForTenant,
+        ..fakes.world.scenario()
+    });
+    let out = fakes.run(&state, &["send", "--to", "alice@contoso.com"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = fakes.run(&state, &["panel", "set-server", "mail.example.com"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+
+    let out = fakes.run(&state, &["history", "--json"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["provider-reset", "send", "send", "sign-in"],
+        "{history:#}"
+    );
+    let reset = &history[0];
+    assert_eq!(reset["origin"], "control-panel", "{reset}");
+    assert_eq!(reset["succeeded"], true);
+    assert_eq!(
+        reset["diagnosis"]["code"], "provider-reset-by-control-panel",
+        "{reset}"
+    );
+    let refused = &history[1];
+    assert_eq!(refused["succeeded"], false, "{refused}");
+    assert!(
+        refused["server-reply"].as_str().unwrap().starts_with("535"),
+        "{refused}"
+    );
+    assert!(refused["diagnosis"]["remedy"].is_string(), "{refused}");
+    let send = &history[2];
+    assert_eq!(send["succeeded"], true, "{send}");
+    assert!(
+        send["server-reply"].as_str().unwrap().starts_with("250"),
+        "{send}"
+    );
+    assert_eq!(send["diagnosis"], serde_json::Value::Null);
+    assert_eq!(send["origin"], serde_json::Value::Null);
+    assert!(
+        history[3]["summary"] == "Signed in as mfp@contoso.com.",
+        "{history:#}"
+    );
+    let at = |i: usize| history[i]["at"].as_u64().unwrap();
+    assert!((0..3).all(|i| at(i) >= at(i + 1)) && at(3) > 1_700_000_000);
+    assert!(!stdout(&out).contains("alice@contoso.com"), "no recipient");
+
+    // The same, for a person: one line per entry, newest first, the diagnosis under it.
+    let out = fakes.run(&state, &["history"]);
+    assert!(succeeded(&out), "{}", stderr(&out));
+    let text = stdout(&out);
+    let heads: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(heads.len(), 4, "{text}");
+    assert!(heads[0].contains(" UTC  provider-reset"), "{text}");
+    assert!(
+        heads[3].ends_with("Signed in as mfp@contoso.com."),
+        "{text}"
+    );
+    assert!(
+        text.contains("    warning[provider-reset-by-control-panel]: "),
+        "{text}"
+    );
+    assert!(text.contains("\n    server: 535 "), "{text}");
 }

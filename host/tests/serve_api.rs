@@ -1,6 +1,6 @@
 //! The device API of `mfp-host serve` (web/API.md), logged in: each page's data, an Apply
 //! from the web panel and one the rules refuse, the control panel's view and its refusal,
-//! diagnostics, admin consent, and malformed input.
+//! diagnostics, admin consent, malformed input, and the history.
 
 use serde_json::json;
 
@@ -69,6 +69,22 @@ fn each_page_answers_its_data_and_applies_follow_the_rules() {
     let signin = server.api(&cookie, "GET", "/api/v1/signin", None);
     assert_eq!(signin.json()["code"], "signed-out");
 
+    // One Apply with two invalid fields: 409, `error` as before and `errors` with both.
+    let refused = server.api(
+        &cookie,
+        "POST",
+        "/api/v1/smtp",
+        Some(json!({ "changes": { "receive-port": "abc", "send-port": "0" } })),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let refused = refused.json();
+    let errors = refused["errors"].as_array().expect("errors");
+    let mut fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["receive-port", "send-port"], "{refused}");
+    assert_eq!(errors[0], refused["error"], "{refused}");
+    assert!(errors.iter().all(|e| e["remedy"].is_string()), "{refused}");
+
     // One Apply from the web panel (S2), then one the rules refuse (S3), naming the field.
     let applied = server.api(
         &cookie,
@@ -120,4 +136,39 @@ fn each_page_answers_its_data_and_applies_follow_the_rules() {
     );
     assert_eq!(reply.status, 400);
     assert_eq!(server.setting(&cookie, "receive-port"), "25");
+
+    // A server name typed on the control panel resets the provider (S4): the history says
+    // so, from which panel, with its diagnosis.
+    let history = server.api(&cookie, "GET", "/api/v1/history", None);
+    assert_eq!((history.status, history.json()), (200, json!([])));
+    let reset = server.api(
+        &cookie,
+        "POST",
+        "/api/v1/control-panel",
+        Some(json!({ "changes": { "smtp-server": "mail.example.com" } })),
+    );
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let history = server.api(&cookie, "GET", "/api/v1/history", None).json();
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{history}");
+    let e = &entries[0];
+    assert_eq!(
+        (&e["kind"], &e["succeeded"], &e["origin"]),
+        (
+            &json!("provider-reset"),
+            &json!(true),
+            &json!("control-panel")
+        ),
+        "{e}"
+    );
+    assert!(e["at"].as_u64().unwrap() > 1_700_000_000, "{e}");
+    assert!(
+        e["summary"].as_str().unwrap().contains("mail.example.com"),
+        "{e}"
+    );
+    assert_eq!(
+        e["diagnosis"]["code"], "provider-reset-by-control-panel",
+        "{e}"
+    );
+    assert_eq!(e["server-reply"], serde_json::Value::Null);
 }

@@ -267,3 +267,70 @@ fn the_send_route_passes_the_walk_up_user_to_the_from_policy() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(messages(), 1);
 }
+
+/// The events of a `text/event-stream` answer, as (name, data as JSON).
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = Some(n.trim().to_owned());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(d.trim()).ok();
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_streamed_send_reports_each_attempt_and_ends_with_the_result_the_plain_route_gives() {
+    let server = Server::start(&["--demo"]);
+    let cookie = server.login();
+    server.demo_sign_in(&cookie);
+    let streamed = |body: Value| {
+        server.request(
+            "POST",
+            "/api/v1/send",
+            &[
+                ("Cookie", &cookie),
+                ("Origin", &server.origin()),
+                ("Accept", "text/event-stream"),
+            ],
+            Some(&body.to_string()),
+        )
+    };
+
+    let reply = streamed(json!({ "to": ["alice@contoso.com"], "subject": "streamed" }));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream")),
+        "{:?}",
+        reply.headers
+    );
+    let seen = events(&reply.body);
+    assert_eq!(
+        seen.first().map(|(n, _)| n.as_str()),
+        Some("attempt"),
+        "{seen:?}"
+    );
+    let (last, result) = seen.last().expect("a result");
+    assert_eq!(last, "result", "{seen:?}");
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(result["attempts"], 1, "{result}");
+    assert!(result["body"]["message-id"].is_string(), "{result}");
+    assert!(result["elapsed-ms"].is_u64(), "{result}");
+
+    // A refusal ends the stream with the status and body of the plain route.
+    let reply = streamed(json!({ "to": [], "subject": "nobody" }));
+    let seen = events(&reply.body);
+    let (last, result) = seen.last().expect("a result");
+    assert_eq!(last, "result", "{seen:?}");
+    assert_eq!(result["status"], 422, "{result}");
+    assert_eq!(result["body"]["error"]["code"], "no-recipients", "{result}");
+}

@@ -5,6 +5,7 @@
 //!
 //! Each test reads as a specification of one behaviour (DESIGN.md S6–S10, "Protocol facts").
 
+mod history;
 mod rig;
 mod secrets;
 mod send;

@@ -42,6 +42,8 @@ pub(super) type Secrets = Rc<RefCell<Vec<String>>>;
 pub(super) struct RecordingStorage {
     inner: MemoryStorage,
     log: Log,
+    /// The keys of each commit that landed, in order: what was written together.
+    pub(super) landed: RefCell<Vec<Vec<String>>>,
 }
 
 impl Storage for RecordingStorage {
@@ -51,13 +53,23 @@ impl Storage for RecordingStorage {
 
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.record(&writes);
-        self.inner.commit(writes)
+        let keys = keys(&writes);
+        self.inner.commit(writes)?;
+        self.landed.borrow_mut().push(keys);
+        Ok(())
     }
 
     fn commit_if(&self, guards: Vec<storage::Guard>, writes: Vec<Write>) -> Result<(), StoreError> {
         self.record(&writes);
-        self.inner.commit_if(guards, writes)
+        let keys = keys(&writes);
+        self.inner.commit_if(guards, writes)?;
+        self.landed.borrow_mut().push(keys);
+        Ok(())
     }
+}
+
+fn keys(writes: &[Write]) -> Vec<String> {
+    writes.iter().map(|(key, _)| key.clone()).collect()
 }
 
 impl RecordingStorage {
@@ -339,6 +351,7 @@ impl Rig {
             store: RecordingStorage {
                 inner: MemoryStorage::default(),
                 log: log.clone(),
+                landed: RefCell::default(),
             },
             http: FakeHttp {
                 world: world.clone(),
@@ -383,7 +396,7 @@ impl Rig {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        panel::apply(&self.store, origin, &changes)
+        panel::apply(&self.store, origin, &changes, self.clock.get())
             .unwrap_or_else(|e| panic!("apply {changes:?}: {e:?}"))
     }
 
@@ -534,6 +547,25 @@ impl Rig {
 
     pub(super) fn position(&self, event: &str) -> Option<usize> {
         self.log.borrow().iter().position(|e| e == event)
+    }
+
+    /// The history, newest first; its stored record holds no token nor device code.
+    pub(super) fn history(&self) -> Vec<crate::history::Event> {
+        let raw = self.store.get(crate::history::HISTORY_KEY).unwrap();
+        self.assert_no_secret_in(&String::from_utf8_lossy(&raw.unwrap_or_default()));
+        crate::history::events(&self.store).unwrap()
+    }
+
+    /// The keys written together with the history's newest entry.
+    pub(super) fn written_with_last_event(&self) -> Vec<String> {
+        let landed = self.store.landed.borrow();
+        let history = crate::history::HISTORY_KEY;
+        landed
+            .iter()
+            .rev()
+            .find(|keys| keys.iter().any(|k| k == history))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn assert_no_secret_in(&self, text: &str) {

@@ -142,19 +142,30 @@ fn every_precondition_is_refused_before_any_connection() {
     assert!(f.diagnosis.remedy.contains("Exchange Online/Outlook.com"));
     assert_eq!((rig.connects(), rig.http_count()), (0, 0));
 
-    // Exchange Online selected, nobody signed in, no Device Email Address yet.
+    // Exchange Online selected, nobody signed in, no Device Email Address yet: what is
+    // missing is the sign-in (which also fills the address), and that is what is said.
     let rig = Rig::for_case(Case::Happy);
     rig.exchange_online();
-    assert_code(
-        &rig.send_err(&message(), T0).diagnosis,
-        "device-email-missing",
-    );
+    let f = rig.send_err(&message(), T0);
+    assert_code(&f.diagnosis, "sign-in-required");
+    assert_eq!(f.kind, mailer::SendFailureKind::SignInRequired);
+    assert!(f.diagnosis.remedy.contains("Open Authentication Page"));
     // With an address but no grant.
     rig.web(&[("device-email", WORK_UPN)]);
     let f = rig.send_err(&message(), T0);
     assert_code(&f.diagnosis, "sign-in-required");
     assert!(f.diagnosis.remedy.contains("Open Authentication Page"));
     assert_eq!((rig.connects(), rig.http_count()), (0, 0));
+
+    // Signed in, but the Device Email Address cleared since: the message has no sender.
+    let rig = Rig::for_case(Case::Happy);
+    let signed_in = rig.sign_in();
+    rig.web(&[("device-email", "")]);
+    let http_before = rig.http_count();
+    let f = rig.send_err(&message(), signed_in + 10);
+    assert_code(&f.diagnosis, "device-email-missing");
+    assert_eq!(f.kind, mailer::SendFailureKind::NotSent);
+    assert_eq!((rig.connects(), rig.http_count()), (0, http_before));
 
     let rig = Rig::for_case(Case::Happy).with_file(1, "scan.pdf", noise(100, 1));
     let signed_in = rig.sign_in();

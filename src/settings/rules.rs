@@ -49,22 +49,24 @@ pub fn apply(
     }
 }
 
-/// Maps each change to its key, refusing unknown and repeated keys.
+/// Maps each change to its key, refusing unknown and repeated keys (all of them at once).
 fn parse_keys(changes: &[(String, String)]) -> Result<BTreeMap<SettingKey, &str>, PanelError> {
     let mut parsed = BTreeMap::new();
+    let mut refused = Vec::new();
     for (key_text, value) in changes {
         let Some(key) = SettingKey::parse(key_text) else {
             let known: Vec<&str> = SettingKey::ALL.iter().map(|k| k.as_str()).collect();
-            return Err(PanelError::new(
+            refused.push(PanelError::new(
                 PanelErrorKind::UnknownKey,
                 Some(key_text),
                 "unknown-key",
                 format!("\"{}\" is not a setting.", key_text.escape_debug()),
                 format!("Use one of: {}.", known.join(", ")),
             ));
+            continue;
         };
         if parsed.insert(key, value.as_str()).is_some() {
-            return Err(PanelError::invalid(
+            refused.push(PanelError::invalid(
                 key.as_str(),
                 "duplicate-key",
                 format!("\"{}\" is given twice in one Apply.", key.as_str()),
@@ -72,7 +74,26 @@ fn parse_keys(changes: &[(String, String)]) -> Result<BTreeMap<SettingKey, &str>
             ));
         }
     }
-    Ok(parsed)
+    match PanelError::all(refused) {
+        Some(refusal) => Err(refusal),
+        None => Ok(parsed),
+    }
+}
+
+/// Writes every well-formed change into `next`; the refusals of the malformed ones.
+fn set_values(next: &mut Settings, changes: &BTreeMap<SettingKey, &str>) -> Vec<PanelError> {
+    changes
+        .iter()
+        .filter_map(|(&key, &text)| set_value(next, key, text).err())
+        .collect()
+}
+
+/// `Err` with every refusal of `refused`, if there is one.
+fn refuse_all(refused: Vec<PanelError>) -> Result<(), PanelError> {
+    match PanelError::all(refused) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
 }
 
 /// Writes one validated value into `settings`.
@@ -110,12 +131,14 @@ fn apply_from_web_panel(
     changes: &BTreeMap<SettingKey, &str>,
 ) -> Result<Applied, PanelError> {
     let mut next = current.clone();
-    for (&key, &text) in changes {
-        set_value(&mut next, key, text)?;
+    // Every malformed value and every field fixed by the provider, in one answer.
+    let mut refused = set_values(&mut next, changes);
+    if next.is_exchange_online() {
+        refused.extend(fixed_by_provider(&next, changes));
     }
+    refuse_all(refused)?;
     let mut notices = Vec::new();
     if next.is_exchange_online() {
-        check_fixed_by_provider(&next, changes)?;
         if !current.is_exchange_online() {
             notices.extend(select_exchange_online(&mut next));
         }
@@ -131,9 +154,12 @@ fn apply_from_control_panel(
     current: &Settings,
     changes: &BTreeMap<SettingKey, &str>,
 ) -> Result<Applied, PanelError> {
-    for &key in changes.keys() {
-        check_control_panel_key(key)?;
-    }
+    refuse_all(
+        changes
+            .keys()
+            .filter_map(|&key| check_control_panel_key(key).err())
+            .collect(),
+    )?;
     let mut next = current.clone();
     let mut notices = Vec::new();
     if current.is_exchange_online() {
@@ -145,9 +171,7 @@ fn apply_from_control_panel(
             check_control_panel_locked(changes)?;
         }
     }
-    for (&key, &text) in changes {
-        set_value(&mut next, key, text)?;
-    }
+    refuse_all(set_values(&mut next, changes))?;
     notices.extend(diagnose::credentials_not_system(&next));
     Ok(Applied {
         discard_grant: deselecting_exchange_online(current, &next),
@@ -184,12 +208,17 @@ pub fn select_exchange_online(next: &mut Settings) -> Vec<Diagnostic> {
 
 /// S3 (and S6 on the web panel): while Exchange Online is selected, the server and the
 /// send port are fixed and Login Credentials must be System. A change to any of them is
-/// refused naming the field; the receive port stays editable. Restating the fixed value
-/// is not a change.
+/// refused naming the field, all of them at once; the receive port stays editable.
+/// Restating the fixed value is not a change.
 pub fn check_fixed_by_provider(
     next: &Settings,
     changes: &BTreeMap<SettingKey, &str>,
 ) -> Result<(), PanelError> {
+    refuse_all(fixed_by_provider(next, changes))
+}
+
+/// The refusals of [`check_fixed_by_provider`], one per field.
+fn fixed_by_provider(next: &Settings, changes: &BTreeMap<SettingKey, &str>) -> Vec<PanelError> {
     let fixed = |key: SettingKey, code: &'static str, what: String| {
         PanelError::new(
             PanelErrorKind::FixedByProvider,
@@ -199,17 +228,18 @@ pub fn check_fixed_by_provider(
             "Leave it as it is (only [Port Number for receiving Email] may be changed), or set [Service Provider] to [Not Selected] first.",
         )
     };
+    let mut refused = Vec::new();
     if changes.contains_key(&SettingKey::SmtpServer)
         && !next.smtp_server.eq_ignore_ascii_case(EXCHANGE_SERVER)
     {
-        return Err(fixed(
+        refused.push(fixed(
             SettingKey::SmtpServer,
             "smtp-server-fixed",
             format!("it must be {EXCHANGE_SERVER}"),
         ));
     }
     if changes.contains_key(&SettingKey::SendPort) && next.send_port != EXCHANGE_SEND_PORT {
-        return Err(fixed(
+        refused.push(fixed(
             SettingKey::SendPort,
             "send-port-fixed",
             format!("it must be {EXCHANGE_SEND_PORT}"),
@@ -218,13 +248,22 @@ pub fn check_fixed_by_provider(
     if changes.contains_key(&SettingKey::LoginCredentials)
         && next.login_credentials == LoginCredentials::RemotelyAuthenticatedUser
     {
-        return Err(fixed(
-            SettingKey::LoginCredentials,
+        // S6, in the seed's own words: the remedy is the selection, not "leave it".
+        refused.push(PanelError::new(
+            PanelErrorKind::FixedByProvider,
+            Some(SettingKey::LoginCredentials.as_str()),
             "login-credentials-fixed",
-            "it must be [System]; a remotely authenticated user cannot send through Exchange Online".to_owned(),
+            format!(
+                "[{}] must be [System] while {PROVIDER_LABEL}: a remotely authenticated user cannot send through Exchange Online.",
+                SettingKey::LoginCredentials.label()
+            ),
+            format!(
+                "Change the selection to [System] in [{}].",
+                SettingKey::LoginCredentials.label()
+            ),
         ));
     }
-    Ok(())
+    refused
 }
 
 /// S4: typing an SMTP server name on the control panel sets Service Provider to Not
@@ -512,5 +551,65 @@ mod tests {
         assert!(web_panel_lock(&eo, SettingKey::SendPort).is_some());
         assert!(web_panel_lock(&eo, SettingKey::ReceivePort).is_none());
         assert!(web_panel_lock(&Settings::default(), SettingKey::SmtpServer).is_none());
+    }
+
+    #[test]
+    fn every_invalid_field_of_one_apply_is_refused_at_once_and_nothing_changes() {
+        let current = Settings::default();
+        let changes = [
+            ("receive-port", "abc"),
+            ("no-such-key", "1"),
+            ("send-port", "0"),
+            ("device-email", "not an address"),
+        ];
+        let changes: Vec<(String, String)> = changes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        // An unknown key is refused before the values are read.
+        let err = apply(&current, Origin::WebPanel, &changes).unwrap_err();
+        assert_eq!(err.each().count(), 1, "{err:?}");
+        assert_eq!(err.kind, PanelErrorKind::UnknownKey);
+
+        let known: Vec<(String, String)> = changes
+            .into_iter()
+            .filter(|(k, _)| k != "no-such-key")
+            .collect();
+        let err = apply(&current, Origin::WebPanel, &known).unwrap_err();
+        let fields: Vec<&str> = err.each().filter_map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields.len(), 3, "{err:?}");
+        for field in ["receive-port", "send-port", "device-email"] {
+            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn under_exchange_online_each_fixed_field_is_refused_and_credentials_say_choose_system() {
+        let mut current = Settings::default();
+        select_exchange_online(&mut current);
+        current.service_provider = ServiceProvider::ExchangeOnline;
+        let changes: Vec<(String, String)> = [
+            ("smtp-server", "mail.example.com"),
+            ("send-port", "25"),
+            ("login-credentials", "remotely-authenticated-user"),
+            ("receive-port", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let err = apply(&current, Origin::WebPanel, &changes).unwrap_err();
+        let codes: Vec<&str> = err.each().map(|e| e.code).collect();
+        assert_eq!(codes.len(), 4, "{codes:?}");
+        let credentials = err
+            .each()
+            .find(|e| e.code == "login-credentials-fixed")
+            .expect("credentials refused");
+        assert!(
+            credentials
+                .remedy
+                .contains("Change the selection to [System]"),
+            "{credentials:?}"
+        );
+        assert!(!credentials.remedy.contains("Leave it as it is"));
     }
 }

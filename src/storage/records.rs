@@ -44,6 +44,8 @@ pub const DEVICE_FLOW: u32 = 1;
 pub const REFRESH_LEASE: u32 = 1;
 /// `oauth/failed-sign-in`: [`crate::oauth::FailedSignIn`].
 pub const FAILED_SIGN_IN: u32 = 1;
+/// `history/v1`: [`crate::history::History`].
+pub const HISTORY: u32 = 1;
 
 /// The `version` field of a record whose current layout is `CURRENT`. It is always
 /// written as `CURRENT`, so a record built in memory (from claims, a token reply, the
@@ -116,6 +118,9 @@ impl Record for crate::oauth::FailedSignIn {
 }
 impl Record for crate::oauth::RefreshLease {
     const VERSION: u32 = REFRESH_LEASE;
+}
+impl Record for crate::history::History {
+    const VERSION: u32 = HISTORY;
 }
 
 /// Reads the record stored under `key`: migrated to the current layout when an older

@@ -3,6 +3,7 @@
 //! shared send loop, when and as often as the component says.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,19 +11,81 @@ use std::time::Duration;
 use super::SendArgs;
 use crate::bindings::mailer::OutgoingMessage;
 use crate::capabilities::attachments::AttachmentSet;
-use crate::device::Device;
-use crate::frontend::send_loop::{self, NotSent};
+use crate::device::{Device, DeviceError};
+use crate::frontend::options::DeviceFlags;
+use crate::frontend::send_loop::{self, NotSent, Sent};
 use crate::frontend::views::{self, DiagnosticView, SendReportView};
 use crate::frontend::{Failure, input};
 
-pub(super) fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Result<u8, Failure> {
+/// `send`: checks the input, opens the device, sends. With `--json`, stdout holds exactly
+/// one JSON object whatever happens: the report, or the diagnosis of the failure.
+pub(super) fn send(
+    flags: &DeviceFlags,
+    args: &SendArgs,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let result = prepare(flags, args)
+        .map_err(|failure| (failure, None))
+        .and_then(|(device, message, total)| {
+            send_with_progress(&device, args, message, total).map_err(|not_sent| match not_sent {
+                // The component's diagnosis of the send, with its severity, fix and the
+                // server's reply.
+                NotSent::Device(DeviceError::SendFailed(failure)) => {
+                    let mut value = views::to_json(&DiagnosticView::from(failure.diagnosis()));
+                    value["server-reply"] = failure.server_reply().into();
+                    (Failure::from(DeviceError::SendFailed(failure)), Some(value))
+                }
+                other => (other.into(), None),
+            })
+        });
+    match result {
+        Ok(sent) => {
+            let report = &sent.report;
+            let written = if args.json {
+                let view = SendReportView::new(report, sent.attempts);
+                writeln!(out, "{}", views::to_json(&view))
+            } else {
+                writeln!(
+                    out,
+                    "Sent {} ({} bytes) to {}.\n  server: {}",
+                    report.message_id,
+                    report.size,
+                    report.accepted.join(", "),
+                    report.server_reply
+                )
+            };
+            written.map_err(Failure::output)?;
+            Ok(0)
+        }
+        Err((failure, diagnosis)) => {
+            if args.json {
+                let value = diagnosis.unwrap_or_else(|| {
+                    let mut value = views::to_json(&DiagnosticView::from(&failure));
+                    value["server-reply"] = serde_json::Value::Null;
+                    value
+                });
+                writeln!(out, "{value}").map_err(Failure::output)?;
+            }
+            Err(failure)
+        }
+    }
+}
+
+type Prepared = (Device, OutgoingMessage, u64);
+
+/// The input checked (malformed input touches nothing), then the device opened: the
+/// device, the message and the attachments' total size.
+fn prepare(flags: &DeviceFlags, args: &SendArgs) -> Result<Prepared, Failure> {
     let user = input::walk_up_user(args.user, args.ldap_search).map_err(|why| {
         Failure::bad_input(
             "usage",
-            format!("--ldap-search: {why}"),
+            format!("The --ldap-search option is refused: {why}."),
             "Use --ldap-search only with --user authenticated.",
         )
+        .with_field("ldap-search")
     })?;
+    let total = open_attachments(&args.attach)?.total_size();
+    let device = Device::open(flags.device_options()?)?;
     let message = OutgoingMessage {
         to: args.to.clone(),
         from: args.from.clone(),
@@ -32,17 +95,38 @@ pub(super) fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Re
         attachments: Vec::new(),
         attempt: 1,
     };
-    let open_files = || {
-        AttachmentSet::from_paths(&args.attach).map_err(|e| {
-            Failure::bad_input(
-                "attachment-unreadable",
-                format!("an attachment cannot be read: {e}"),
-                "Check the --attach paths: each must be a readable file.",
-            )
-        })
-    };
+    Ok((device, message, total))
+}
+
+/// The files of `--attach`, opened for one attempt. A file that cannot be used is named.
+fn open_attachments(paths: &[PathBuf]) -> Result<AttachmentSet, Failure> {
+    AttachmentSet::from_paths(paths).map_err(|e| {
+        // `from_paths` stops at the first path that is not a readable regular file.
+        let message = match paths.iter().find(|p| !p.is_file()) {
+            Some(path) if path.exists() => {
+                format!("The attachment {} is not a file.", path.display())
+            }
+            Some(path) => format!("The attachment {} cannot be read: {e}.", path.display()),
+            None => format!("An attachment cannot be read: {e}."),
+        };
+        Failure::bad_input(
+            "attachment-unreadable",
+            message,
+            "Check the --attach paths: each must be a readable file.",
+        )
+        .with_field("attach")
+    })
+}
+
+/// Sends `message`, with a progress bar of `total` bytes on a terminal and the retries
+/// the component asks for.
+fn send_with_progress(
+    device: &Device,
+    args: &SendArgs,
+    message: OutgoingMessage,
+    total: u64,
+) -> Result<Sent, NotSent> {
     // The bar follows the bytes read by the current attempt.
-    let total = open_files()?.total_size();
     let bar = (std::io::stderr().is_terminal() && total > 0).then(|| progress_bar(total));
     let progress: Mutex<Arc<AtomicU64>> = Mutex::default();
     let done = AtomicBool::new(false);
@@ -61,7 +145,7 @@ pub(super) fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Re
             device,
             message,
             |_attempt| {
-                let files = open_files()?;
+                let files = open_attachments(&args.attach)?;
                 if let Ok(mut current) = progress.lock() {
                     *current = files.progress();
                 }
@@ -91,33 +175,7 @@ pub(super) fn send(device: &Device, args: &SendArgs, out: &mut impl Write) -> Re
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    match result {
-        Ok(sent) => {
-            let report = &sent.report;
-            if args.json {
-                let view = SendReportView::new(report, sent.attempts);
-                writeln!(out, "{}", views::to_json(&view)).map_err(Failure::output)?;
-            } else {
-                writeln!(
-                    out,
-                    "Sent {} ({} bytes) to {}.\n  server: {}",
-                    report.message_id,
-                    report.size,
-                    report.accepted.join(", "),
-                    report.server_reply
-                )
-                .map_err(Failure::output)?;
-            }
-            Ok(0)
-        }
-        Err(NotSent::Device(crate::device::DeviceError::SendFailed(failure))) if args.json => {
-            let mut value = views::to_json(&DiagnosticView::from(failure.diagnosis()));
-            value["server-reply"] = failure.server_reply().into();
-            writeln!(out, "{value}").map_err(Failure::output)?;
-            Err(crate::device::DeviceError::SendFailed(failure).into())
-        }
-        Err(err) => Err(err.into()),
-    }
+    result
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

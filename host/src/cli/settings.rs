@@ -18,7 +18,7 @@ pub(super) fn set_changes(
     match json {
         Some(_) if !pairs.is_empty() => Err(Failure::bad_input(
             "usage",
-            "give the changes either as KEY VALUE pairs or as --json, not both",
+            "Give the changes either as KEY VALUE pairs or as --json, not both",
             "Use `settings set KEY VALUE [KEY VALUE…]` or `settings set --json '{\"key\":\"value\"}'`.",
         )),
         Some("-") => {
@@ -26,7 +26,7 @@ pub(super) fn set_changes(
             std::io::stdin().read_to_string(&mut text).map_err(|e| {
                 Failure::bad_input(
                     "invalid-json",
-                    format!("could not read the JSON from stdin: {e}"),
+                    format!("Could not read the JSON from stdin: {e}"),
                     "Pipe a UTF-8 JSON object into the command.",
                 )
             })?;
@@ -36,7 +36,7 @@ pub(super) fn set_changes(
         None if pairs.is_empty() || pairs.len() % 2 != 0 => Err(Failure::bad_input(
             "usage",
             format!(
-                "`settings set` takes KEY VALUE pairs; got {} argument(s)",
+                "The command `settings set` takes KEY VALUE pairs; got {} argument(s)",
                 pairs.len()
             ),
             "Give each key followed by its value, e.g. `settings set service-provider exchange-online receive-port 25`.",
@@ -54,21 +54,21 @@ fn json_changes(text: &str) -> Result<Vec<(String, String)>, Failure> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         Failure::bad_input(
             "invalid-json",
-            format!("the --json input is not valid JSON: {e}"),
+            format!("The --json input is not valid JSON: {e}"),
             remedy,
         )
     })?;
     let Value::Object(object) = value else {
         return Err(Failure::bad_input(
             "invalid-json",
-            "the --json input must be a JSON object",
+            "The --json input must be a JSON object",
             remedy,
         ));
     };
     input::setting_changes(&object).map_err(|key| {
         Failure::bad_input(
             "invalid-json",
-            format!("the value of \"{key}\" must be a string"),
+            format!("The value of \"{key}\" must be a string"),
             remedy,
         )
     })

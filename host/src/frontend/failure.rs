@@ -14,8 +14,13 @@ pub enum FailureKind {
     /// The request itself is malformed (bad flags, bad JSON); nothing was touched.
     /// Exit 2, HTTP 400.
     BadInput,
-    /// The device's rules refused the change (a locked field, a bad value). Exit 1, HTTP 409.
+    /// The device's rules refused the change (a field fixed by the provider, an edit the
+    /// control panel may not make). Exit 1, HTTP 409.
     Refused,
+    /// The component refused a setting change as malformed: an unknown key or an invalid
+    /// value. Nothing was changed. Exit 2, as any malformed input on the command line; HTTP
+    /// 409, as every panel refusal over the API (web/API.md).
+    MalformedSetting,
     /// A sign-in or a send failed and the component diagnosed why. Exit 1, HTTP 422.
     Diagnosed,
     /// The device itself failed: the state dir, its storage, the component, the sandbox,
@@ -27,7 +32,7 @@ impl FailureKind {
     /// The command line's exit status (DESIGN.md, "Host contract").
     pub fn exit_status(self) -> u8 {
         match self {
-            Self::BadInput => 2,
+            Self::BadInput | Self::MalformedSetting => 2,
             Self::Refused | Self::Diagnosed => 1,
             Self::DeviceFault => 3,
         }
@@ -37,7 +42,7 @@ impl FailureKind {
     pub fn http_status(self) -> u16 {
         match self {
             Self::BadInput => 400,
-            Self::Refused => 409,
+            Self::Refused | Self::MalformedSetting => 409,
             Self::Diagnosed => 422,
             Self::DeviceFault => 500,
         }
@@ -57,6 +62,9 @@ pub struct Failure {
     /// For a failed send: the server's reply (`None` when no server answered). `None` here
     /// means the failure is not a send's.
     pub server_reply: Option<Option<String>>,
+    /// The other refused fields of the same Apply (the component refuses every invalid
+    /// field of one Apply at once), each with its own field, code, message and remedy.
+    pub also: Vec<Failure>,
 }
 
 impl Failure {
@@ -69,10 +77,11 @@ impl Failure {
         Self {
             kind,
             code: code.into(),
-            message: message.into(),
+            message: sentence(message.into()),
             remedy: remedy.into(),
             field: None,
             server_reply: None,
+            also: Vec::new(),
         }
     }
 
@@ -96,20 +105,35 @@ impl Failure {
     pub fn output(err: std::io::Error) -> Self {
         Self::device_fault(
             "output-failed",
-            format!("could not write the output: {err}"),
+            format!("Could not write the output: {err}"),
             "Check where standard output goes.",
         )
+    }
+}
+
+/// `text` with its first letter in upper case: a message is a sentence, also when it
+/// starts with text the host did not write (an error of the sandbox or of a dependency).
+fn sentence(text: String) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
+        _ => text,
     }
 }
 
 impl From<DeviceError> for Failure {
     fn from(err: DeviceError) -> Self {
         let kind = match &err {
-            DeviceError::Refused(e) if e.kind == PanelErrorKind::Storage => {
-                FailureKind::DeviceFault
-            }
+            DeviceError::Refused(e) => match e.kind {
+                PanelErrorKind::UnknownKey | PanelErrorKind::InvalidValue => {
+                    FailureKind::MalformedSetting
+                }
+                PanelErrorKind::FixedByProvider | PanelErrorKind::NotEnabledOnControlPanel => {
+                    FailureKind::Refused
+                }
+                PanelErrorKind::Storage => FailureKind::DeviceFault,
+            },
             DeviceError::SigninFailed(SigninError::Storage(_)) => FailureKind::DeviceFault,
-            DeviceError::Refused(_) => FailureKind::Refused,
             DeviceError::SigninFailed(_) | DeviceError::SendFailed(_) => FailureKind::Diagnosed,
             DeviceError::Sandbox(_)
             | DeviceError::StateDir { .. }
@@ -128,7 +152,18 @@ impl From<DeviceError> for Failure {
         let (code, message, remedy) = err.diagnosis();
         let mut failure = Self::new(kind, &code, message, remedy);
         match err {
-            DeviceError::Refused(e) => failure.field = e.field,
+            DeviceError::Refused(e) => {
+                failure.field = e.field;
+                failure.also = e
+                    .more
+                    .into_iter()
+                    .map(|more| {
+                        let mut other = Self::new(kind, &more.code, more.message, more.remedy);
+                        other.field = more.field;
+                        other
+                    })
+                    .collect();
+            }
             DeviceError::SendFailed(e) => {
                 failure.server_reply = Some(e.server_reply().map(str::to_owned));
                 failure.field = e.diagnosis().field.clone();
@@ -136,5 +171,70 @@ impl From<DeviceError> for Failure {
             _ => {}
         }
         failure
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::PanelError;
+
+    fn refused(kind: PanelErrorKind) -> Failure {
+        Failure::from(DeviceError::Refused(PanelError {
+            kind,
+            field: Some("receive-port".into()),
+            code: "some-code".into(),
+            message: "Refused.".into(),
+            remedy: "Do something else.".into(),
+            more: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn every_message_starts_with_a_capital_letter() {
+        let failure = Failure::from(DeviceError::Sandbox(CallError::Trap(
+            "unreachable executed".into(),
+        )));
+        assert!(
+            failure.message.starts_with("The component trapped"),
+            "{failure:?}"
+        );
+        assert_eq!(
+            Failure::bad_input("usage", "ünicode first", "").message,
+            "Ünicode first"
+        );
+        assert_eq!(
+            Failure::bad_input("usage", "--flag x", "").message,
+            "--flag x"
+        );
+    }
+
+    #[test]
+    fn a_malformed_setting_is_bad_usage_on_the_command_line_and_a_409_over_the_api() {
+        for kind in [PanelErrorKind::UnknownKey, PanelErrorKind::InvalidValue] {
+            let failure = refused(kind);
+            assert_eq!(
+                (failure.kind.exit_status(), failure.kind.http_status()),
+                (2, 409),
+                "{kind:?}"
+            );
+            assert_eq!(failure.field.as_deref(), Some("receive-port"));
+        }
+        for kind in [
+            PanelErrorKind::FixedByProvider,
+            PanelErrorKind::NotEnabledOnControlPanel,
+        ] {
+            let failure = refused(kind);
+            assert_eq!(
+                (failure.kind.exit_status(), failure.kind.http_status()),
+                (1, 409),
+                "{kind:?}"
+            );
+        }
+        let failure = refused(PanelErrorKind::Storage);
+        assert_eq!(
+            (failure.kind.exit_status(), failure.kind.http_status()),
+            (3, 500)
+        );
     }
 }

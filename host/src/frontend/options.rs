@@ -11,8 +11,10 @@ use crate::frontend::Failure;
 use crate::runtime::RuntimeOptions;
 use crate::runtime::component::ComponentSource;
 
-/// The global flags of `mfp-host`.
+/// The global flags of `mfp-host`. They show once, under their own heading, after each
+/// command's own options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct DeviceFlags {
     /// Folder holding the device's database and compiled-code cache.
     #[arg(long, global = true, value_name = "DIR")]
@@ -124,7 +126,7 @@ impl DeviceFlags {
         let bad = |what: String| {
             Failure::bad_input(
                 "network-config-invalid",
-                what,
+                format!("A network option is invalid: {what}"),
                 "See `mfp-host --help` for the forms of --authority, --resolve, --ca-file and --proxy.",
             )
         };

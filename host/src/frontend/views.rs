@@ -5,12 +5,15 @@
 
 use serde::Serialize;
 
-use crate::bindings::mailer::SendReport;
+use crate::frontend::Failure;
+
+use crate::bindings::mailer::{Retry, SendReport};
+use crate::bindings::panel::{Event, EventKind};
 use crate::bindings::signin::{
     Account, AuthState, ConsentStep, DeviceCode, FailedSignIn, PendingSignIn, SignedInState,
 };
 use crate::bindings::types::{
-    ApplyOutcome, ControlPanelScreen, Diagnostic, Fix, LoginCredentials, ServiceProvider,
+    ApplyOutcome, ControlPanelScreen, Diagnostic, Fix, LoginCredentials, Origin, ServiceProvider,
     SettingChange, SettingEntry, Severity,
 };
 
@@ -60,6 +63,21 @@ impl<'a> From<&'a Diagnostic> for DiagnosticView<'a> {
             remedy: &d.remedy,
             field: d.field.as_deref(),
             fix: d.fix.as_ref().map(FixView::from),
+        }
+    }
+}
+
+/// A failure the host itself found (bad input, the device) in the shape of a diagnosis:
+/// an error, without a fix, so `--json` prints one shape whoever diagnosed it.
+impl<'a> From<&'a Failure> for DiagnosticView<'a> {
+    fn from(f: &'a Failure) -> Self {
+        Self {
+            code: &f.code,
+            severity: severity_name(Severity::Error),
+            message: &f.message,
+            remedy: &f.remedy,
+            field: f.field.as_deref(),
+            fix: None,
         }
     }
 }
@@ -336,6 +354,82 @@ impl<'a> SendReportView<'a> {
             attempts,
         }
     }
+}
+
+/// `retry`: a temporary failure and when the send goes again, `attempt N of M` as the
+/// component counts them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RetryView<'a> {
+    pub diagnosis: DiagnosticView<'a>,
+    pub server_reply: Option<&'a str>,
+    pub after_seconds: u32,
+    pub next_attempt: u32,
+    pub max_attempts: u32,
+}
+
+impl<'a> From<&'a Retry> for RetryView<'a> {
+    fn from(r: &'a Retry) -> Self {
+        Self {
+            diagnosis: (&r.failure.diagnosis).into(),
+            server_reply: r.failure.server_reply.as_deref(),
+            after_seconds: r.after_seconds,
+            next_attempt: r.next_attempt,
+            max_attempts: r.max_attempts,
+        }
+    }
+}
+
+/// The WIT case name of an origin.
+pub fn origin_name(origin: Origin) -> &'static str {
+    match origin {
+        Origin::WebPanel => "web-panel",
+        Origin::ControlPanel => "control-panel",
+    }
+}
+
+/// The WIT case name of a history entry's kind.
+pub fn event_kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::SignIn => "sign-in",
+        EventKind::Send => "send",
+        EventKind::ProviderReset => "provider-reset",
+        EventKind::RefreshFailed => "refresh-failed",
+    }
+}
+
+/// `event`: one entry of the history, `{kind, at, succeeded, summary, diagnosis,
+/// server-reply, origin}`; `GET /api/v1/history` and `mfp-host history --json` print a
+/// list of them, newest first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EventView<'a> {
+    pub kind: &'static str,
+    pub at: u64,
+    pub succeeded: bool,
+    pub summary: &'a str,
+    pub diagnosis: Option<DiagnosticView<'a>>,
+    pub server_reply: Option<&'a str>,
+    pub origin: Option<&'static str>,
+}
+
+impl<'a> From<&'a Event> for EventView<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            kind: event_kind_name(e.kind),
+            at: e.at,
+            succeeded: e.succeeded,
+            summary: &e.summary,
+            diagnosis: e.diagnosis.as_ref().map(DiagnosticView::from),
+            server_reply: e.server_reply.as_deref(),
+            origin: e.origin.map(origin_name),
+        }
+    }
+}
+
+/// A history, as views.
+pub fn history(list: &[Event]) -> Vec<EventView<'_>> {
+    list.iter().map(EventView::from).collect()
 }
 
 /// The one-line JSON of a view (views always serialize).

@@ -59,11 +59,11 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 fn hash_password(password: &str) -> Result<String, Failure> {
     let salt = SaltString::encode_b64(&random_bytes::<16>())
-        .map_err(|e| password_error(format!("cannot make a salt: {e}"), "Try again."))?;
+        .map_err(|e| password_error(format!("Cannot make a salt: {e}"), "Try again."))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| password_error(format!("cannot hash the password: {e}"), "Try again."))
+        .map_err(|e| password_error(format!("Cannot hash the password: {e}"), "Try again."))
 }
 
 /// The administrator password: from `file`, else `$MFP_ADMIN_PASSWORD`, else the hash
@@ -75,7 +75,7 @@ pub(crate) fn admin_password_hash(
     let given = match file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             password_error(
-                format!("cannot read --admin-password-file {}: {e}", path.display()),
+                format!("Cannot read --admin-password-file {}: {e}", path.display()),
                 "Give a readable file holding the administrator password (one line).",
             )
         })?),
@@ -85,7 +85,7 @@ pub(crate) fn admin_password_hash(
         let password = password.trim_end_matches(['\r', '\n']);
         if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
             return Err(password_error(
-                "the administrator password is empty or longer than 1024 bytes".into(),
+                "The administrator password is empty or longer than 1024 bytes".into(),
                 "Put a password of 1 to 1024 bytes in --admin-password-file or MFP_ADMIN_PASSWORD.",
             ));
         }
@@ -100,7 +100,7 @@ pub(crate) fn admin_password_hash(
             let stored = stored.trim().to_owned();
             PasswordHash::new(&stored).map_err(|e| {
                 password_error(
-                    format!("{} is not an Argon2 hash: {e}", path.display()),
+                    format!("The file {} is not an Argon2 hash: {e}", path.display()),
                     "Delete the file to have a new password generated at the next start, or give --admin-password-file.",
                 )
             })?;
@@ -112,7 +112,7 @@ pub(crate) fn admin_password_hash(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
             return Err(password_error(
-                format!("cannot read {}: {e}", path.display()),
+                format!("Cannot read {}: {e}", path.display()),
                 "Check the state dir's permissions, or give --admin-password-file.",
             ));
         }
@@ -121,7 +121,7 @@ pub(crate) fn admin_password_hash(
     let hash = hash_password(&password)?;
     write_private(&path, hash.as_bytes()).map_err(|e| {
         password_error(
-            format!("cannot write {}: {e}", path.display()),
+            format!("Cannot write {}: {e}", path.display()),
             "Check that the state dir is writable, or give --admin-password-file.",
         )
     })?;
@@ -297,7 +297,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "origin-refused",
-            "the request's Origin is not this server, so it was refused (cross-site request protection)",
+            "The request's Origin is not this server, so it was refused (cross-site request protection)",
             "Use the web panel from this server's own address; scripts must send an Origin header equal to http://HOST:PORT of this server.",
         )
         .into_response();
@@ -313,7 +313,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "not-logged-in",
-            "log in as the system administrator first",
+            "Log in as the system administrator first",
             "Open the login page (/login) and enter the administrator password.",
         )
         .into_response();
@@ -337,7 +337,7 @@ pub(crate) async fn login(
     let value = parse_body(&body)?;
     let Some(password) = value.get("password").and_then(Value::as_str) else {
         return Err(ApiError::bad_request(
-            "the body must be {\"password\": \"…\"}",
+            "The body must be {\"password\": \"…\"}",
             "Send the administrator password as a JSON string.",
         )
         .with_field("password"));
@@ -348,7 +348,7 @@ pub(crate) async fn login(
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-login-attempts",
-            format!("too many failed logins from this address; try again in {wait} s"),
+            format!("Too many failed logins from this address; try again in {wait} s"),
             "Wait a minute, then log in with the administrator password.",
         );
         error.retry_after = Some(wait.max(1));
@@ -364,7 +364,7 @@ pub(crate) async fn login(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "wrong-password",
-            "the administrator password is not correct",
+            "The administrator password is not correct",
             "Enter the administrator password (from --admin-password-file, MFP_ADMIN_PASSWORD, or the one printed at the first start).",
         )
         .with_field("password"));

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -75,24 +78,37 @@ impl From<DeviceError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let Failure {
-            code,
-            message,
-            remedy,
-            field,
-            server_reply,
-            ..
-        } = self.failure;
-        let mut error = json!({ "code": code, "message": message, "remedy": remedy });
-        if let Some(field) = field {
-            error["field"] = json!(field);
+impl ApiError {
+    /// The JSON body: `{"error": {code, message, remedy, field?}, "server-reply"?}`, and
+    /// for a refusal that names fields, `errors`: every refused field of the Apply, the
+    /// first being `error`.
+    pub fn body(&self) -> Value {
+        fn error(f: &Failure) -> Value {
+            let mut error = json!({ "code": f.code, "message": f.message, "remedy": f.remedy });
+            if let Some(field) = &f.field {
+                error["field"] = json!(field);
+            }
+            error
         }
-        let mut body = json!({ "error": error });
-        if let Some(reply) = server_reply {
+        let failure = &self.failure;
+        let mut body = json!({ "error": error(failure) });
+        if failure.field.is_some() || !failure.also.is_empty() {
+            let errors: Vec<Value> = std::iter::once(failure)
+                .chain(&failure.also)
+                .map(error)
+                .collect();
+            body["errors"] = Value::Array(errors);
+        }
+        if let Some(reply) = &failure.server_reply {
             body["server-reply"] = json!(reply);
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
@@ -116,7 +132,7 @@ where
         Err(join) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "host-task-failed",
-            format!("the device call did not complete: {join}"),
+            format!("The device call did not complete: {join}"),
             "Try again; the next call uses a fresh instance.",
         )),
     }
@@ -126,7 +142,7 @@ where
 pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
-            format!("the request body is not valid JSON: {e}"),
+            format!("The request body is not valid JSON: {e}"),
             "Send a JSON object with Content-Type: application/json.",
         )
     })
@@ -138,12 +154,12 @@ fn changes(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
     let value = parse_body(body)?;
     let Some(Value::Object(object)) = value.get("changes") else {
         return Err(ApiError::bad_request(
-            "the body must be an object with a \"changes\" object",
+            "The body must be an object with a \"changes\" object",
             remedy,
         ));
     };
     input::setting_changes(object).map_err(|key| {
-        ApiError::bad_request(format!("the value of \"{key}\" must be a string"), remedy)
+        ApiError::bad_request(format!("The value of \"{key}\" must be a string"), remedy)
             .with_field(&key)
     })
 }
@@ -193,6 +209,12 @@ pub(crate) async fn get_diagnostics(
 ) -> Result<Json<Value>, ApiError> {
     let found = blocking(&state.device, |device| device.diagnostics()).await?;
     Ok(Json(views::to_json(&views::diagnostics(&found))))
+}
+
+/// What happened, newest first (the component's history).
+pub(crate) async fn get_history(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let events = blocking(&state.device, |device| device.history()).await?;
+    Ok(Json(views::to_json(&views::history(&events))))
 }
 
 /// Open Authentication Page: a device code, then the server polls on its own timer.
@@ -253,13 +275,14 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
         _ => None,
     }
     .ok_or_else(|| {
-        ApiError::bad_request("\"to\" must be a list of addresses", remedy).with_field("to")
+        ApiError::bad_request("The \"to\" field must be a list of addresses", remedy)
+            .with_field("to")
     })?;
     let mut attachments = Vec::new();
     if let Some(list) = value.get("attachments").filter(|v| !v.is_null()) {
         let Value::Array(list) = list else {
             return Err(
-                ApiError::bad_request("\"attachments\" must be a list", remedy)
+                ApiError::bad_request("The \"attachments\" field must be a list", remedy)
                     .with_field("attachments"),
             );
         };
@@ -268,7 +291,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
             let data = item.get("data-base64").and_then(Value::as_str);
             let (Some(name), Some(data)) = (name, data) else {
                 return Err(ApiError::bad_request(
-                    format!("attachment {i} needs \"name\" and \"data-base64\" strings"),
+                    format!("Attachment {i} needs \"name\" and \"data-base64\" strings"),
                     remedy,
                 )
                 .with_field("attachments"));
@@ -278,7 +301,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
                 .decode(cleaned.as_bytes())
                 .map_err(|e| {
                     ApiError::bad_request(
-                        format!("attachment {i} ({name}) is not valid base64: {e}"),
+                        format!("Attachment {i} ({name}) is not valid base64: {e}"),
                         remedy,
                     )
                     .with_field("attachments")
@@ -293,7 +316,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
         None => UserKind::Unauthenticated,
         Some(name) => <UserKind as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
             ApiError::bad_request(
-                format!("\"user\" {name:?} is not a kind of user"),
+                format!("The \"user\" {name:?} is not a kind of user"),
                 user_remedy,
             )
             .with_field("user")
@@ -304,7 +327,7 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
         Some(name) => Some(
             <LdapSearch as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
                 ApiError::bad_request(
-                    format!("\"ldap-search\" {name:?} is not an outcome"),
+                    format!("The \"ldap-search\" {name:?} is not an outcome"),
                     user_remedy,
                 )
                 .with_field("ldap-search")
@@ -312,8 +335,11 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
         ),
     };
     let user = input::walk_up_user(user_kind, ldap_search).map_err(|why| {
-        ApiError::bad_request(format!("\"ldap-search\": {why}"), user_remedy)
-            .with_field("ldap-search")
+        ApiError::bad_request(
+            format!("The \"ldap-search\" field is refused: {why}"),
+            user_remedy,
+        )
+        .with_field("ldap-search")
     })?;
     Ok(TestEmail {
         to,
@@ -326,11 +352,17 @@ fn test_email(body: &Bytes) -> Result<TestEmail, ApiError> {
 }
 
 /// Sends a test email through the shared send loop: transient failures are retried when
-/// and as often as the component says, in one blocking task.
+/// and as often as the component says, in one blocking task. With `Accept:
+/// text/event-stream` the answer is a stream of Server-Sent Events instead: `attempt`
+/// (`{"attempt"}`), `progress` (`{"bytes-read","total"}`, twice a second while a scan
+/// goes out), `retry` (the component's `retry-later`: diagnosis, server reply, wait, next
+/// and most attempts), then one `result`: `{"status", "body", "attempts", "elapsed-ms"}`,
+/// where `body` is what the plain request would have answered with that status.
 pub(crate) async fn post_send(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     // Parsing a 33 MB JSON body and decoding its base64 is CPU work: off the async
     // workers, so panel requests are not held up behind it.
     let email = tokio::task::spawn_blocking(move || test_email(&body))
@@ -353,27 +385,108 @@ pub(crate) async fn post_send(
         attempt: 1,
     };
     let files = email.attachments;
-    let sent = blocking(&state.device, move |device| {
-        send_loop::send(
-            device,
+    let streamed = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streamed {
+        let sent = blocking(&state.device, move |device| {
+            send_loop::send(
+                device,
+                message,
+                |_| Ok(AttachmentSet::from_memory(files.clone())),
+                log_retry,
+            )
+            .map_err(Failure::from)
+        })
+        .await?;
+        let report = views::SendReportView::new(&sent.report, sent.attempts);
+        return Ok(Json(views::to_json(&report)).into_response());
+    }
+
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let device = state.device.clone();
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let current: Arc<std::sync::Mutex<Arc<AtomicU64>>> = Arc::default();
+        let total: u64 = files.iter().map(|(_, data)| data.len() as u64).sum();
+        let done = Arc::new(AtomicBool::new(false));
+        // Twice a second, how much of the attachments the component has read.
+        let ticker = {
+            let (events, current, done) = (events.clone(), current.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) && total > 0 {
+                    let read = current.lock().map_or(0, |c| c.load(Ordering::Relaxed));
+                    let _ = events.send(sse(
+                        "progress",
+                        json!({ "bytes-read": read, "total": total }),
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            })
+        };
+        let mut attempts = 0;
+        let outcome = send_loop::send(
+            &device,
             message,
-            |_| Ok(AttachmentSet::from_memory(files.clone())),
-            |retry| {
-                tracing::info!(
-                    target: "mfp_host::serve",
-                    code = retry.failure.diagnosis.code,
-                    next_attempt = retry.next_attempt,
-                    max_attempts = retry.max_attempts,
-                    "send will be retried in {} s",
-                    retry.after_seconds
-                );
+            |attempt| {
+                attempts = attempt;
+                let set = AttachmentSet::from_memory(files.clone());
+                if let Ok(mut c) = current.lock() {
+                    *c = set.progress();
+                }
+                let _ = events.send(sse("attempt", json!({ "attempt": attempt })));
+                Ok(set)
             },
-        )
-        .map_err(Failure::from)
-    })
-    .await?;
-    Ok(Json(views::to_json(&views::SendReportView::new(
-        &sent.report,
-        sent.attempts,
-    ))))
+            |retry| {
+                log_retry(retry);
+                let _ = events.send(sse("retry", views::to_json(&views::RetryView::from(retry))));
+            },
+        );
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        let (status, body) = match outcome {
+            Ok(sent) => {
+                attempts = sent.attempts;
+                (
+                    200,
+                    views::to_json(&views::SendReportView::new(&sent.report, sent.attempts)),
+                )
+            }
+            Err(err) => {
+                let error = ApiError::from(Failure::from(err));
+                (error.status.as_u16(), error.body())
+            }
+        };
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let _ = events.send(sse(
+            "result",
+            json!({ "status": status, "body": body, "attempts": attempts, "elapsed-ms": elapsed_ms }),
+        ));
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|event| (Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// One Server-Sent Event named `name` carrying `data` as JSON.
+fn sse(name: &str, data: Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+fn log_retry(retry: &crate::bindings::mailer::Retry) {
+    tracing::info!(
+        target: "mfp_host::serve",
+        code = retry.failure.diagnosis.code,
+        next_attempt = retry.next_attempt,
+        max_attempts = retry.max_attempts,
+        "send will be retried in {} s",
+        retry.after_seconds
+    );
 }

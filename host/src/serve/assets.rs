@@ -1,4 +1,4 @@
-//! The panel's files (`web/*.html`, `*.js`, `*.css`), embedded in the binary at build
+//! The panel's files (`web/*.html`, `*.js`, `*.css`, `*.svg`), embedded in the binary at build
 //! time; the browser tests, node modules and package files stay out.
 
 use axum::extract::Path;
@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 #[include = "*.html"]
 #[include = "*.js"]
 #[include = "*.css"]
+#[include = "*.svg"]
 #[exclude = "node_modules/*"]
 #[exclude = "tests/*"]
 #[exclude = "test/*"]
@@ -23,6 +24,7 @@ fn content_type(name: &str) -> &'static str {
         Some("html") => "text/html; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
         _ => "application/octet-stream",
     }
 }

@@ -88,7 +88,7 @@ fn demo(state: &AppState) -> Result<&Demo, ApiError> {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",
-            "the demo is not running",
+            "The demo is not running",
             "Start the server with --demo.",
         )
     })
@@ -106,7 +106,7 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
     let value = parse_body(&body)?;
     let Some(code) = value.get("user-code").and_then(Value::as_str) else {
         return Err(ApiError::bad_request(
-            "the body must be {\"user-code\": \"…\"}",
+            "The body must be {\"user-code\": \"…\"}",
             "Enter the code the panel shows.",
         )
         .with_field("user-code"));
@@ -198,7 +198,7 @@ async fn set_scenario(State(state): State<AppState>, body: Bytes) -> Result<Json
     let Some(case) = Case::from_name(name) else {
         return Err(ApiError::bad_request(
             format!(
-                "there is no scenario named {:?}",
+                "There is no scenario named {:?}",
                 name.chars().take(64).collect::<String>()
             ),
             "Pick a name from GET /demo/api/scenarios.",

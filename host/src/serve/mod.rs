@@ -80,14 +80,14 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| {
         failed(
             "listen-failed",
-            format!("cannot listen on {}: {e}", args.listen),
+            format!("Cannot listen on {}: {e}", args.listen),
             "Choose a free address with --listen (e.g. 127.0.0.1:0 for any free port).",
         )
     })?;
     let addr = listener.local_addr().map_err(|e| {
         failed(
             "listen-failed",
-            format!("cannot read the listening address: {e}"),
+            format!("Cannot read the listening address: {e}"),
             "Try again with another --listen address.",
         )
     })?;
@@ -104,7 +104,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
     if args.demo {
         return Err(Failure::bad_input(
             "demo-not-built",
-            "this mfp-host was built without the Microsoft stand-ins, so --demo is not available",
+            "This mfp-host was built without the Microsoft stand-ins, so --demo is not available",
             "Build it with the `demo` feature (on by default): `cargo build --release -p mfp-host`, or run without --demo against the real Microsoft endpoints.",
         ));
     }
@@ -133,7 +133,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
         .map_err(|e| {
             failed(
                 "runtime-failed",
-                format!("cannot start the server's threads: {e}"),
+                format!("Cannot start the server's threads: {e}"),
                 "Check the process limits of this user.",
             )
         })?;
@@ -141,14 +141,14 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
         listener.set_nonblocking(true).map_err(|e| {
             failed(
                 "listen-failed",
-                format!("cannot use the listening socket: {e}"),
+                format!("Cannot use the listening socket: {e}"),
                 "Try again.",
             )
         })?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| {
             failed(
                 "listen-failed",
-                format!("cannot use the listening socket: {e}"),
+                format!("Cannot use the listening socket: {e}"),
                 "Try again.",
             )
         })?;
@@ -169,7 +169,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
         .map_err(|e| {
             failed(
                 "serve-failed",
-                format!("the server stopped: {e}"),
+                format!("The server stopped: {e}"),
                 "Restart `mfp-host serve`.",
             )
         })
@@ -189,6 +189,7 @@ fn router(state: AppState) -> Router {
             get(api::get_control_panel).post(api::post_control_panel),
         )
         .route("/api/v1/diagnostics", get(api::get_diagnostics))
+        .route("/api/v1/history", get(api::get_history))
         .route(
             "/api/v1/signin",
             get(api::get_signin)
