@@ -479,6 +479,10 @@ mod wasm {
             oauth::sign_out(&HostStore).map_err(signin_error)
         }
 
+        fn cancel() -> Result<(), wit_signin::SigninError> {
+            oauth::cancel(&HostStore).map_err(signin_error)
+        }
+
         fn keep_alive(now: u64) -> Result<u64, wit_signin::SigninError> {
             oauth::keep_alive(&HostStore, &HostHttp, now).map_err(signin_error)
         }

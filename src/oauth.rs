@@ -509,6 +509,13 @@ pub fn sign_out(s: &impl Storage) -> Result<(), SigninFailure> {
     Ok(s.commit(storage::grant_deletions().collect())?)
 }
 
+/// Cancels the sign-in in progress: only its flow is deleted, so the account signed in
+/// before keeps sending, and a poll of the cancelled flow (another instance's, an
+/// approval arriving late) finds it gone and stores nothing (see [`poll`]).
+pub fn cancel(s: &impl Storage) -> Result<(), SigninFailure> {
+    Ok(s.commit(vec![(FLOW_KEY.to_owned(), None)])?)
+}
+
 /// S10: the admin-consent URL, and whether this device needs it. Consent is needed once
 /// per tenant (and application): a tenant the device has signed in to with a work or school
 /// account never needs it again, also after a sign-out or an S4 reset, because Entra ID

@@ -4,7 +4,7 @@
 'use strict';
 
 (function () {
-  const PAGES = ['smtp-general', 'from-address', 'device-details', 'admin-consent', 'diagnostics', 'send-test', 'control-panel'];
+  const PAGES = ['smtp-general', 'from-address', 'device-details', 'admin-consent', 'diagnostics', 'history', 'send-test', 'control-panel'];
   const PROVIDER_NAMES = { 'not-selected': 'Not Selected', 'exchange-online': 'Exchange Online/Outlook.com' };
   const CREDENTIAL_NAMES = { system: 'System', 'remotely-authenticated-user': 'Remotely Authenticated User' };
   const SEVERITY_NAMES = { info: 'Information', warning: 'Warning', error: 'Error' };
@@ -16,6 +16,8 @@
     controlPanel: null,  // GET /api/v1/control-panel
     pollTimer: null,
     countdownTimer: null,
+    retryTimer: null,    // the countdown to a send's next attempt
+    serverClock: null,   // {ms, at}: the device's clock (its last Date header), at performance.now() `at`
   };
 
   const $ = (id) => document.getElementById(id);
@@ -38,6 +40,7 @@
       init.body = JSON.stringify(body);
     }
     const response = await fetch(path, init);
+    noteServerClock(response);
     if (response.status === 401 && path !== '/api/v1/login') {
       window.location.assign('/login');
       throw new ApiError(401, { code: 'not-logged-in', message: 'Log in as system administrator.', remedy: '' });
@@ -51,6 +54,22 @@
       throw new ApiError(response.status, data && data.error, data);
     }
     return data;
+  }
+
+  /**
+   * Keeps the device's time from an answer's Date header, so that countdowns to the
+   * device's own deadlines (a code's `expires-at`) are right whatever this computer's
+   * clock says; between answers it advances with performance.now(), which never jumps.
+   */
+  function noteServerClock(response) {
+    const ms = Date.parse(response.headers.get('Date') || '');
+    if (!Number.isNaN(ms)) state.serverClock = { ms, at: performance.now() };
+  }
+
+  /** The device's time now, in Unix seconds (this computer's clock until it answered). */
+  function serverNow() {
+    const c = state.serverClock;
+    return c ? (c.ms + performance.now() - c.at) / 1000 : Date.now() / 1000;
   }
 
   // ---- small DOM helpers -------------------------------------------------------------
@@ -71,6 +90,73 @@
   }
 
   /**
+   * A remedy's text with each https:// URL in it as a link (in a new tab), so that an
+   * administrator can follow it (the admin-consent URL, a Microsoft page); the rest stays
+   * text. Punctuation that ends the sentence is not part of the URL, nor is a closing
+   * parenthesis that the URL did not open.
+   */
+  function withLinks(text) {
+    const nodes = [];
+    let rest = String(text || '');
+    for (;;) {
+      const start = rest.indexOf('https://');
+      if (start < 0) break;
+      let url = /^https:\/\/[^\s<>"']*/.exec(rest.slice(start))[0];
+      for (;;) {
+        const last = url.slice(-1);
+        const unopened = last === ')' && url.split('(').length < url.split(')').length;
+        if (!unopened && !'.,;:!?'.includes(last)) break;
+        url = url.slice(0, -1);
+      }
+      if (start > 0) nodes.push(rest.slice(0, start));
+      nodes.push(url.length > 'https://'.length
+        ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'remedy-link', text: url })
+        : url);
+      rest = rest.slice(start + url.length);
+    }
+    if (rest) nodes.push(rest);
+    return nodes;
+  }
+
+  /**
+   * Copies text to the clipboard: with the Clipboard API where the page may use it (a
+   * secure context, such as the panel on loopback or behind HTTPS), else through a
+   * selected, hidden text field and the copy command (the panel on a plain-HTTP address).
+   */
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (_) { /* not allowed: the copy command may be */ }
+    }
+    const buffer = el('textarea', { class: 'copy-buffer', readonly: '', 'aria-hidden': 'true', tabindex: '-1' });
+    buffer.value = text;
+    document.body.append(buffer);
+    buffer.select();
+    let copied = false;
+    try { copied = document.execCommand('copy'); } catch (_) { copied = false; }
+    buffer.remove();
+    return copied;
+  }
+
+  /**
+   * A copy button: copies the text of the element its `data-copy` names and says so
+   * beside it; when the browser allows neither way, it selects the text for Ctrl+C.
+   */
+  async function copyFrom(button) {
+    const source = $(button.dataset.copy);
+    const feedback = $(button.dataset.copyFeedback);
+    const text = (source.textContent || '').trim();
+    const copied = text !== '' && await copyText(text);
+    button.focus();
+    if (!copied && text) window.getSelection().selectAllChildren(source);
+    feedback.textContent = copied ? 'Copied.' : 'Could not copy: the text is selected; press Ctrl+C to copy it.';
+    clearTimeout(feedback.clearTimer);
+    feedback.clearTimer = setTimeout(() => { feedback.textContent = ''; }, 5000);
+  }
+
+  /**
    * One diagnosis (code, severity, message, remedy) as a list item; with a `fix` (a
    * settings change the component offers), a button that applies it as one Apply.
    */
@@ -82,7 +168,7 @@
       el('span', { class: 'severity', text: SEVERITY_NAMES[severity] || severity }),
       ' ',
       el('span', { class: 'message', text: d.message }),
-      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), d.remedy) : null,
+      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), ...withLinks(d.remedy)) : null,
       fix ? el('div', { class: 'button-row' }, fix) : null);
   }
 
@@ -127,10 +213,11 @@
 
   /**
    * The control a setting key names in a form: its radio group (which carries the group's
-   * invalid state for assistive technology), else its input.
+   * invalid state for assistive technology), else its input; on Send Test Email, the
+   * input of the message field (`data-message-field`, which may list several names).
    */
   function controlFor(form, key) {
-    const selector = '[data-group="' + CSS.escape(key) + '"], [data-key="' + CSS.escape(key) + '"]';
+    const selector = '[data-group="' + CSS.escape(key) + '"], [data-key="' + CSS.escape(key) + '"], [data-message-field~="' + CSS.escape(key) + '"]';
     return form.querySelector(selector);
   }
 
@@ -181,7 +268,7 @@
       if (e && e.field) target = form.querySelector('[data-refusal-for="' + CSS.escape(e.field) + '"]');
       if (!target) target = form.querySelector('[data-refusal-for=""]');
       target.append(el('div', { class: 'refusal-message', 'data-testid': 'refusal-message', 'data-code': e.code, text: e.message }));
-      if (e.remedy) target.append(el('div', { class: 'remedy', 'data-testid': 'refusal-remedy' }, el('strong', { text: 'Remedy: ' }), e.remedy));
+      if (e.remedy) target.append(el('div', { class: 'remedy', 'data-testid': 'refusal-remedy' }, el('strong', { text: 'Remedy: ' }), ...withLinks(e.remedy)));
       target.hidden = false;
       const control = target.dataset.refusalFor ? controlFor(form, target.dataset.refusalFor) : null;
       if (control) {
@@ -324,7 +411,7 @@
     body.replaceChildren(...all.map((d) => el('tr', { class: 'diag ' + (d.severity || 'info'), 'data-code': d.code, 'data-testid': 'diagnostic-row' },
       el('td', { class: 'severity', 'data-label': 'Severity', text: SEVERITY_NAMES[d.severity] || d.severity }),
       el('td', { class: 'message', 'data-label': 'Message', text: d.message }),
-      el('td', { class: 'remedy', 'data-label': 'Remedy', text: d.remedy || '' }))));
+      el('td', { class: 'remedy', 'data-label': 'Remedy' }, ...withLinks(d.remedy)))));
     $('diagnostics-table').hidden = all.length === 0;
     $('diagnostics-none').hidden = all.length !== 0;
 
@@ -391,11 +478,17 @@
 
   function showDeviceCode(code) {
     $('device-code').hidden = false;
+    if ($('user-code').textContent !== (code['user-code'] || '')) $('copy-user-code-feedback').textContent = '';
     $('user-code').textContent = code['user-code'] || '';
     const link = $('verification-uri');
     link.textContent = code['verification-uri'] || '';
     link.href = code['verification-uri'] || '#';
-    $('device-code-message').textContent = code.message || '';
+    // Microsoft's message names the page and the code that the panel shows itself: it is
+    // shown only when it says something more.
+    const message = $('device-code-message');
+    const words = code.message || '';
+    message.textContent = words;
+    message.hidden = !words || (words.includes(code['user-code'] || '\u0000') && words.includes(code['verification-uri'] || '\u0000'));
     const expiresAt = Number(code['expires-at']) || 0;
     $('countdown').dataset.expiresAt = String(expiresAt);
     tickCountdown();
@@ -405,7 +498,7 @@
 
   function tickCountdown() {
     const node = $('countdown');
-    const left = Math.max(0, Number(node.dataset.expiresAt) - Math.floor(Date.now() / 1000));
+    const left = Math.max(0, Math.floor(Number(node.dataset.expiresAt) - serverNow()));
     node.textContent = String(Math.floor(left / 60)).padStart(2, '0') + ':' + String(left % 60).padStart(2, '0');
   }
 
@@ -435,6 +528,8 @@
     stateLine.dataset.code = status.code;
     // An account stays signed in during, and after a failure of, another sign-in.
     $('sign-out').hidden = !status.account;
+    // A sign-in in progress can be called off; an account signed in before stays.
+    $('cancel-signin').hidden = status.code !== 'sign-in-in-progress';
     const account = status.account || {};
     switch (status.code) {
       case 'signed-in':
@@ -480,6 +575,37 @@
     if (status.code !== 'sign-in-in-progress') stopPolling();
   }
 
+  /**
+   * A new tab for the verification page, opened blank while the click still counts as the
+   * administrator's (a tab opened once the code has arrived would be blocked as a
+   * pop-up); null when the browser blocked it anyway. It gets no handle on the panel.
+   */
+  function openAuthTab() {
+    const tab = window.open('', '_blank');
+    if (!tab) return null;
+    tab.opener = null;
+    try {
+      tab.document.title = 'Open Authentication Page';
+      tab.document.body.textContent = 'Waiting for the device code…';
+    } catch (_) { /* only a courtesy while the code is requested */ }
+    return tab;
+  }
+
+  /** Sends the tab to the verification page; if there is no tab, says where the page is. */
+  function showAuthTab(tab, uri) {
+    const blocked = $('auth-tab-blocked');
+    if (tab && !tab.closed && uri) {
+      tab.location.href = uri;
+      blocked.hidden = true;
+      return;
+    }
+    if (tab) tab.close();
+    const link = $('auth-tab-link');
+    link.textContent = uri || '';
+    link.href = uri || '#';
+    blocked.hidden = !uri;
+  }
+
   async function openAuthenticationPage() {
     const before = state.signin || {};
     // A new sign-in while an account is signed in is asked for first: it starts a code
@@ -494,13 +620,16 @@
     const button = $('open-auth');
     button.disabled = true;
     $('signin-outcome').hidden = true;
+    const tab = openAuthTab();
     try {
       const code = await api('POST', '/api/v1/signin');
       // The account signed in before stays signed in (and shown) while the new sign-in runs.
       const kept = before.account ? { account: before.account, warnings: before.warnings } : {};
       renderSignin({ code: 'sign-in-in-progress', ...kept, ...code });
       startPolling();
+      showAuthTab(tab, code['verification-uri']);
     } catch (err) {
+      if (tab) tab.close();
       if (err.status === 401) return;
       const outcome = $('signin-outcome');
       outcome.replaceChildren(el('ul', { class: 'diagnostics', 'data-testid': 'signin-failure' },
@@ -508,6 +637,17 @@
       outcome.hidden = false;
     } finally {
       button.disabled = false;
+    }
+  }
+
+  /** Cancels the sign-in in progress; the device keeps any account signed in before. */
+  async function cancelSignin() {
+    try {
+      await api('POST', '/api/v1/signin/cancel');
+      stopPolling();
+      await refreshAll();
+    } catch (err) {
+      if (err.status !== 401) showBanner(err.error.message);
     }
   }
 
@@ -541,13 +681,201 @@
     });
   }
 
-  async function sendTest(event) {
-    event.preventDefault();
-    const result = $('send-result');
-    const button = $('send-submit');
+  /** A size as the component writes it in the history (1 kB = 1000 bytes). */
+  function formatBytes(n) {
+    const bytes = Number(n) || 0;
+    if (bytes < 1000) return bytes + ' bytes';
+    if (bytes < 1e6) return (bytes / 1e3).toFixed(1) + ' kB';
+    return (bytes / 1e6).toFixed(1) + ' MB';
+  }
+
+  /** A duration in seconds: tenths below 10 s, whole seconds above. */
+  function formatSeconds(ms) {
+    const s = Math.max(0, Number(ms) || 0) / 1000;
+    return (s < 10 ? s.toFixed(1) : String(Math.round(s))) + ' s';
+  }
+
+  /**
+   * Reads a Server-Sent Events body as it arrives and calls `onEvent(name, data)` for each
+   * event whose data is JSON; comments (the keep-alives) and unknown lines are skipped.
+   * EventSource cannot POST, hence this reader.
+   */
+  async function readEvents(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer = (buffer + decoder.decode(value || new Uint8Array(), { stream: !done })).replace(/\r\n/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = 'message';
+        const data = [];
+        for (const line of block.split('\n')) {
+          const colon = line.indexOf(':');
+          if (colon === 0) continue;
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let v = colon < 0 ? '' : line.slice(colon + 1);
+          if (v.startsWith(' ')) v = v.slice(1);
+          if (field === 'event') name = v;
+          else if (field === 'data') data.push(v);
+        }
+        if (!data.length) continue;
+        let parsed;
+        try { parsed = JSON.parse(data.join('\n')); } catch (_) { continue; }
+        onEvent(name, parsed);
+      }
+      if (done) return;
+    }
+  }
+
+  function stopRetryCountdown() {
+    if (state.retryTimer) clearInterval(state.retryTimer);
+    state.retryTimer = null;
+  }
+
+  /**
+   * The live view of one send in #send-result: a status line (each attempt), a progress bar
+   * while attachments go out, the refused attempt with the server's reply and a countdown
+   * to the next, a log of the attempts that failed, and at the end the result.
+   */
+  function sendView(result) {
+    const view = {
+      status: el('p', { class: 'send-status', 'data-testid': 'send-status', role: 'status', text: 'Sending…' }),
+      bar: el('progress', { id: 'send-progress-bar', 'data-testid': 'send-progress-bar', max: '1', value: '0', 'aria-label': 'Attachments sent' }),
+      barText: el('span', { class: 'send-progress-text', 'data-testid': 'send-progress-text' }),
+      retry: el('div', { class: 'send-retry', 'data-testid': 'send-retry', hidden: '' }),
+      log: el('ul', { class: 'send-attempt-log', 'data-testid': 'send-attempt-log', hidden: '' }),
+      outcome: el('div', { class: 'send-outcome', 'data-testid': 'send-outcome' }),
+      attempt: 0,
+      maxAttempts: 0,
+      lastRetry: null,
+    };
+    view.barRow = el('div', { class: 'send-bar', 'data-testid': 'send-bar', hidden: '' }, view.bar, ' ', view.barText);
+    view.live = el('div', { class: 'send-progress', 'data-testid': 'send-progress' }, view.status, view.barRow, view.retry);
     result.hidden = false;
     result.className = 'pending';
-    result.replaceChildren(el('p', { text: 'Sending…' }));
+    delete result.dataset.outcome;
+    // The attempts that failed come first, as they happened; then the one going on.
+    put(result, view.log, view.live, view.outcome);
+    return view;
+  }
+
+  /** "2 of 3", or "2" while the device has not said how many attempts it makes. */
+  function attemptOf(n, max) {
+    return n + (max ? ' of ' + max : '');
+  }
+
+  /** Applies one event of the device's stream to the view. */
+  function onSendEvent(view, name, data) {
+    if (name === 'attempt') {
+      stopRetryCountdown();
+      // The refused attempt before this one moves to the log.
+      if (view.lastRetry) {
+        const r = view.lastRetry;
+        view.log.append(el('li', { 'data-testid': 'send-attempt-failed' },
+          el('strong', { text: 'Attempt ' + attemptOf(view.attempt, view.maxAttempts) + ' failed: ' }),
+          r['server-reply'] ? el('code', { class: 'server-reply', text: r['server-reply'] }) : ((r.diagnosis && r.diagnosis.message) || '')));
+        view.log.hidden = false;
+        view.lastRetry = null;
+      }
+      view.attempt = Number(data.attempt) || view.attempt + 1;
+      view.retry.hidden = true;
+      view.barRow.hidden = true;
+      view.status.textContent = 'Sending… attempt ' + attemptOf(view.attempt, view.maxAttempts);
+    } else if (name === 'progress') {
+      const total = Number(data.total) || 0;
+      const read = Math.min(Number(data['bytes-read']) || 0, total);
+      if (!total) return;
+      view.bar.max = total;
+      view.bar.value = read;
+      view.barText.textContent = formatBytes(read) + ' of ' + formatBytes(total) + ' (' + Math.floor((read / total) * 100) + ' %)';
+      view.barRow.hidden = false;
+    } else if (name === 'retry') {
+      view.lastRetry = data;
+      view.maxAttempts = Number(data['max-attempts']) || view.maxAttempts;
+      const next = Number(data['next-attempt']) || view.attempt + 1;
+      const d = data.diagnosis || {};
+      view.barRow.hidden = true;
+      view.status.textContent = 'Attempt ' + attemptOf(view.attempt, view.maxAttempts) + ' failed.';
+      const countdown = el('span', { class: 'send-retry-countdown', 'data-testid': 'send-retry-countdown' });
+      put(view.retry,
+        el('p', { class: 'message', 'data-testid': 'send-retry-message', text: d.message || '' }),
+        data['server-reply'] ? el('p', {}, el('strong', { text: 'Server Reply: ' }),
+          el('code', { class: 'server-reply', 'data-testid': 'send-retry-reply', text: data['server-reply'] })) : null,
+        el('p', { class: 'send-retry-wait', 'data-testid': 'send-retry-wait' }, countdown, ' (attempt ' + attemptOf(next, view.maxAttempts) + ').'));
+      view.retry.hidden = false;
+      // A countdown on this computer's steady clock: the wait is relative, no clock to agree on.
+      const deadline = performance.now() + (Number(data['after-seconds']) || 0) * 1000;
+      const tick = () => {
+        const left = Math.ceil((deadline - performance.now()) / 1000);
+        countdown.textContent = left > 0 ? 'Retrying in ' + left + ' s' : 'Retrying now';
+        countdown.dataset.seconds = String(Math.max(0, left));
+      };
+      stopRetryCountdown();
+      tick();
+      state.retryTimer = setInterval(tick, 1000);
+    }
+  }
+
+  /**
+   * Shows how the send ended: `status` and `body` as the plain request answers them. A
+   * refusal about a message field (the diagnosis's `field`: To, From, the attachments) sits
+   * at that field, marked invalid; the others, and the server's reply, below the form.
+   */
+  function showSendOutcome(view, status, body, attempts, elapsedMs) {
+    stopRetryCountdown();
+    const result = $('send-result');
+    const form = $('send-form');
+    view.live.hidden = true;
+    // Status 0: the answer broke off, so whether the email went out is not known here.
+    const verdict = status === 0 ? 'No result from the device' : 'Not sent';
+    const tally = attempts
+      ? ' after ' + attempts + (attempts === 1 ? ' attempt' : ' attempts') + (elapsedMs !== undefined ? ', in ' + formatSeconds(elapsedMs) : '') + '.'
+      : '.';
+    body = body || {};
+    if (status >= 200 && status < 300) {
+      result.className = 'success';
+      result.dataset.outcome = 'accepted';
+      put(view.outcome,
+        el('p', { class: 'success', 'data-testid': 'send-accepted', text: 'The email was sent. The server accepted it.' }),
+        el('p', { class: 'send-attempts', 'data-testid': 'send-attempts', text: 'Sent' + tally }),
+        el('table', { class: 'account-table' },
+          el('tr', {}, el('th', { text: 'Message ID' }), el('td', { 'data-testid': 'send-message-id', text: body['message-id'] || '' })),
+          el('tr', {}, el('th', { text: 'Size' }), el('td', { text: String(body.size ?? '') + ' bytes' })),
+          el('tr', {}, el('th', { text: 'Server Reply' }), el('td', { class: 'server-reply', 'data-testid': 'send-server-reply', text: body['server-reply'] || '' }))));
+      return;
+    }
+    result.className = 'failure';
+    result.dataset.outcome = 'failed';
+    const errors = Array.isArray(body.errors) && body.errors.length
+      ? body.errors
+      : [body.error || { message: 'The device answered HTTP ' + status + '.', remedy: '' }];
+    const hasSlot = (e) => e && e.field && form.querySelector('[data-refusal-for="' + CSS.escape(e.field) + '"]');
+    const atFields = errors.filter(hasSlot);
+    const rest = errors.filter((e) => !hasSlot(e));
+    if (atFields.length) showRefusal(form, { body: { errors: atFields }, error: atFields[0] });
+    const reply = body['server-reply'];
+    put(view.outcome,
+      el('p', { class: 'send-attempts', 'data-testid': 'send-attempts',
+        text: verdict + tally + (rest.length ? '' : ' Correct the marked field and send again.') }),
+      rest.length ? el('ul', { class: 'diagnostics', 'data-testid': 'send-failure' },
+        ...rest.map((e) => diagnosisItem({ severity: 'error', ...e }, 'send-diagnosis'))) : null,
+      reply ? el('p', {}, el('strong', { text: 'Server Reply: ' }), el('code', { class: 'server-reply', 'data-testid': 'send-server-reply', text: reply })) : null);
+  }
+
+  /**
+   * [Send]: posts the test email asking for the device's event stream, and shows each
+   * attempt, the attachments' progress and every wait before a retry as they happen.
+   */
+  async function sendTest(event) {
+    event.preventDefault();
+    const form = $('send-form');
+    const button = $('send-submit');
+    clearRefusals(form);
+    const view = sendView($('send-result'));
     button.disabled = true;
     try {
       const to = $('send-to').value.split(/[\s,;]+/).filter(Boolean);
@@ -555,26 +883,84 @@
       for (const file of $('send-attachment').files) {
         attachments.push({ name: file.name, 'data-base64': await readBase64(file) });
       }
-      const report = await api('POST', '/api/v1/send', { to, subject: $('send-subject').value, body: $('send-body').value, attachments });
-      result.className = 'success';
-      result.dataset.outcome = 'accepted';
-      put(result,
-        el('p', { class: 'success', 'data-testid': 'send-accepted', text: 'The email was sent. The server accepted it.' }),
-        el('table', { class: 'account-table' },
-          el('tr', {}, el('th', { text: 'Message ID' }), el('td', { 'data-testid': 'send-message-id', text: report['message-id'] || '' })),
-          el('tr', {}, el('th', { text: 'Size' }), el('td', { text: String(report.size ?? '') + ' bytes' })),
-          el('tr', {}, el('th', { text: 'Server Reply' }), el('td', { class: 'server-reply', 'data-testid': 'send-server-reply', text: report['server-reply'] || '' }))));
+      const message = { to, from: $('send-from').value.trim() || undefined, subject: $('send-subject').value, body: $('send-body').value, attachments };
+      const response = await fetch('/api/v1/send', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json' },
+        body: JSON.stringify(message),
+      });
+      if (response.status === 401) {
+        window.location.assign('/login');
+        return;
+      }
+      // A request refused before the send began (malformed input, CSRF) is plain JSON.
+      if (!(response.headers.get('Content-Type') || '').includes('text/event-stream')) {
+        let body = null;
+        try { body = JSON.parse(await response.text()); } catch (_) { body = null; }
+        showSendOutcome(view, response.status, body);
+        return;
+      }
+      let ended = false;
+      await readEvents(response, (name, data) => {
+        if (name === 'result') {
+          ended = true;
+          showSendOutcome(view, Number(data.status), data.body, Number(data.attempts) || 0, data['elapsed-ms']);
+        } else {
+          onSendEvent(view, name, data);
+        }
+      });
+      if (!ended) throw new Error('the answer ended before the result');
     } catch (err) {
-      if (err.status === 401) return;
-      result.className = 'failure';
-      result.dataset.outcome = 'failed';
-      const reply = err.body && err.body['server-reply'];
-      put(result,
-        el('ul', { class: 'diagnostics', 'data-testid': 'send-failure' }, diagnosisItem({ severity: 'error', ...err.error }, 'send-diagnosis')),
-        reply ? el('p', {}, el('strong', { text: 'Server Reply: ' }), el('code', { class: 'server-reply', 'data-testid': 'send-server-reply', text: reply })) : null);
+      showSendOutcome(view, 0, { error: {
+        message: 'The connection to the device was lost before the send ended (' + err.message + ').',
+        remedy: 'Look in [Job and Error History] for how the send ended, then send again if it failed.',
+      } });
     } finally {
+      stopRetryCountdown();
       button.disabled = false;
     }
+  }
+
+  // ---- job and error history ------------------------------------------------------------
+
+  const EVENT_NAMES = { 'sign-in': 'Sign-in', send: 'Send', 'provider-reset': 'Service Provider reset', 'refresh-failed': 'Sign-in renewal' };
+  const ORIGIN_NAMES = { 'web-panel': 'web panel', 'control-panel': 'control panel' };
+
+  /** One entry of the history as a row; a cell with nothing to say is marked empty. */
+  function historyRow(e) {
+    const cell = (label, cls, ...children) => {
+      const present = children.filter((c) => c !== null && c !== undefined && c !== '');
+      return el('td', { class: cls + (present.length ? '' : ' empty'), 'data-label': label }, ...present);
+    };
+    const at = Number(e.at);
+    const when = Number.isFinite(at) ? new Date(at * 1000) : null;
+    const d = e.diagnosis;
+    const kind = (EVENT_NAMES[e.kind] || e.kind) + (e.origin ? ' (' + (ORIGIN_NAMES[e.origin] || e.origin) + ')' : '');
+    return el('tr', { class: e.succeeded ? 'succeeded' : 'failed', 'data-testid': 'history-row', 'data-kind': e.kind,
+      'data-at': String(e.at), 'data-succeeded': String(!!e.succeeded) },
+    cell('Time', 'time', when ? el('time', { datetime: when.toISOString(), text: when.toLocaleString() }) : null),
+    cell('Event', 'kind', kind),
+    cell('Outcome', 'outcome', e.succeeded ? 'Succeeded' : 'Failed'),
+    cell('Summary', 'summary', e.summary || ''),
+    cell('Diagnosis', 'diagnosis', d ? el('div', { class: 'message', 'data-code': d.code, text: d.message }) : null,
+      d && d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), ...withLinks(d.remedy)) : null),
+    cell('Server Reply', 'server-reply', e['server-reply'] || ''));
+  }
+
+  async function loadHistory() {
+    const events = await api('GET', '/api/v1/history');
+    const list = Array.isArray(events) ? events : [];
+    // The device lists them newest first; the page keeps its order.
+    $('history-body').replaceChildren(...list.map(historyRow));
+    $('history-table').hidden = list.length === 0;
+    $('history-none').hidden = list.length !== 0;
+  }
+
+  function refreshHistory() {
+    loadHistory().catch((err) => {
+      if (err.status !== 401) showBanner('The device did not answer: ' + err.message);
+    });
   }
 
   // ---- control panel emulator ---------------------------------------------------------
@@ -649,6 +1035,7 @@
     let name = (window.location.hash || '').replace(/^#/, '');
     if (!PAGES.includes(name)) name = 'smtp-general';
     for (const page of PAGES) $('page-' + page).hidden = page !== name;
+    if (name === 'history') refreshHistory();
     for (const link of document.querySelectorAll('.cwis-tree a')) {
       link.classList.toggle('current', link.dataset.page === name);
     }
@@ -684,8 +1071,11 @@
     $('from-undo').addEventListener('click', () => { clearRefusals($('from-form')); $('from-notices').replaceChildren(); renderSettings(); });
     $('device-form').addEventListener('submit', (e) => { e.preventDefault(); applyForm($('device-form'), $('device-notices')); });
     $('open-auth').addEventListener('click', openAuthenticationPage);
+    for (const button of document.querySelectorAll('button[data-copy]')) button.addEventListener('click', () => copyFrom(button));
     $('sign-out').addEventListener('click', signOut);
+    $('cancel-signin').addEventListener('click', cancelSignin);
     $('diagnostics-refresh').addEventListener('click', refreshAll);
+    $('history-refresh').addEventListener('click', refreshHistory);
     $('send-form').addEventListener('submit', sendTest);
     $('cp-ok').addEventListener('click', controlPanelOk);
     $('cp-cancel').addEventListener('click', () => { $('cp-message').replaceChildren(); if (state.controlPanel) renderControlPanel(state.controlPanel); });

@@ -291,6 +291,15 @@ impl Device {
             .map_err(DeviceError::SigninFailed)
     }
 
+    /// Cancels the sign-in in progress; an account signed in before stays.
+    pub fn cancel_signin(&self) -> Result<(), DeviceError> {
+        self.runtime
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_signin().call_cancel(store)
+            })?
+            .map_err(DeviceError::SigninFailed)
+    }
+
     /// Keeps an idle device signed in (refresh tokens expire after 90 idle days): refreshes
     /// the grant when it is a week old; answers when to call again (Unix seconds).
     pub fn signin_keep_alive(&self, now: u64) -> Result<u64, DeviceError> {

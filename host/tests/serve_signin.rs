@@ -182,6 +182,20 @@ fn the_demo_signs_in_sends_and_explains_failures() {
         1
     );
 
+    // A new sign-in can be cancelled: the account signed in before stays.
+    let before = server.api(&cookie, "GET", "/api/v1/signin", None).json();
+    assert_eq!(before["code"], "signed-in", "{before}");
+    let reply = server.api(&cookie, "POST", "/api/v1/signin", None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let waiting = server.api(&cookie, "GET", "/api/v1/signin", None).json();
+    assert_eq!(waiting["code"], "sign-in-in-progress", "{waiting}");
+    assert_eq!(waiting["account"], before["account"], "{waiting}");
+    let reply = server.api(&cookie, "POST", "/api/v1/signin/cancel", None);
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let after = server.api(&cookie, "GET", "/api/v1/signin", None).json();
+    assert_eq!(after["code"], "signed-in", "{after}");
+    assert_eq!(after["account"], before["account"], "{after}");
+
     // A declined sign-in ends in sign-in-failed with its diagnosis.
     let reply = server.api(
         &cookie,
@@ -220,5 +234,239 @@ fn the_demo_signs_in_sends_and_explains_failures() {
     assert_eq!(
         server.api(&cookie, "GET", "/api/v1/signin", None).json()["code"],
         "signed-out"
+    );
+}
+
+/// The demo's approval page tells the end the panel will show: a scenario whose sign-in is
+/// blocked, declined, expired or refused by the device never reads "Signed in as" there,
+/// and the sign-in then fails with that diagnosis; only a sign-in that succeeds does.
+#[test]
+fn the_demo_approval_page_tells_the_outcome_the_panel_shows() {
+    let server = Server::start(&["--demo"]);
+    let cookie = server.login();
+    let reply = server.api(
+        &cookie,
+        "POST",
+        "/api/v1/smtp",
+        Some(json!({ "changes": { "service-provider": "exchange-online" } })),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // (scenario, outcome kind, words on the page, the panel's diagnosis; none: signed in)
+    let cases = [
+        (
+            "aadsts-53003",
+            "refused",
+            "Blocked by Conditional Access",
+            Some("sign-in-blocked-by-conditional-access"),
+        ),
+        ("declined", "declined", "Declined", Some("sign-in-declined")),
+        ("expired", "expired", "Expired", Some("sign-in-expired")),
+        (
+            "id-token-wrong-audience",
+            "id-token-rejected",
+            "Refused by the printer",
+            Some("sign-in-id-token-audience"),
+        ),
+        ("manual-approval", "signed-in", "Signed in as", None),
+    ];
+    for (scenario, kind, words, diagnosis) in cases {
+        let reply = server.api(
+            &cookie,
+            "POST",
+            "/demo/api/scenario",
+            Some(json!({ "name": scenario })),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let page = server.api(&cookie, "GET", "/demo/devicelogin", None);
+        assert!(
+            page.body.contains(scenario),
+            "{scenario}: the page names the scenario"
+        );
+
+        let started = server.api(&cookie, "POST", "/api/v1/signin", None);
+        assert_eq!(started.status, 200, "{scenario}: {}", started.body);
+        let user_code = started.json()["user-code"].as_str().unwrap().to_owned();
+        let approved = server.api(
+            &cookie,
+            "POST",
+            "/demo/api/approve",
+            Some(json!({ "user-code": user_code })),
+        );
+        assert_eq!(approved.status, 200, "{scenario}: {}", approved.body);
+        let approved = approved.json();
+        assert_eq!(approved["outcome"]["kind"], kind, "{scenario}: {approved}");
+        let result = approved["result"].as_str().unwrap();
+        assert!(result.starts_with(words), "{scenario}: {result}");
+
+        match diagnosis {
+            Some(code) => {
+                assert!(!result.contains("Signed in as"), "{scenario}: {result}");
+                assert!(
+                    result.contains("Nobody is signed in"),
+                    "{scenario}: {result}"
+                );
+                let failed = server.wait_for_signin(&cookie, "sign-in-failed");
+                assert_eq!(failed["diagnosis"]["code"], code, "{scenario}: {failed}");
+            }
+            None => {
+                let signed_in = server.wait_for_signin(&cookie, "signed-in");
+                assert!(
+                    result.contains(signed_in["account"]["upn"].as_str().unwrap()),
+                    "{result} / {signed_in}"
+                );
+            }
+        }
+    }
+
+    // Declining says so, and the panel says the same.
+    let started = server.api(&cookie, "POST", "/api/v1/signin", None);
+    let user_code = started.json()["user-code"].as_str().unwrap().to_owned();
+    let declined = server
+        .api(
+            &cookie,
+            "POST",
+            "/demo/api/approve",
+            Some(json!({ "user-code": user_code, "decline": true })),
+        )
+        .json();
+    assert_eq!(declined["outcome"]["kind"], "declined", "{declined}");
+    assert!(
+        declined["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("You declined"),
+        "{declined}"
+    );
+    let failed = server.wait_for_signin(&cookie, "sign-in-failed");
+    assert_eq!(failed["diagnosis"]["code"], "sign-in-declined", "{failed}");
+}
+
+/// `legacy-send-as-reply` gives what its name promises through the demo: the older
+/// `554 5.2.0 …SendAsDeniedException` wording after DATA, diagnosed as SendAsDenied, for a
+/// sender the account may not send as (a walk-up user's From, as the panel's From field
+/// sends it).
+#[test]
+fn the_legacy_send_as_scenario_replies_554_5_2_0_through_the_demo() {
+    let server = Server::start(&["--demo"]);
+    let cookie = server.login();
+    server.demo_sign_in(&cookie);
+    let reply = server.api(
+        &cookie,
+        "POST",
+        "/api/v1/smtp",
+        Some(json!({ "changes": { "from.edit-without-auth": "yes" } })),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (scenario, wording) in [
+        (
+            "legacy-send-as-reply",
+            "554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException",
+        ),
+        ("smtp-send-as-denied", "554 5.2.252 SendAsDenied"),
+    ] {
+        let reply = server.api(
+            &cookie,
+            "POST",
+            "/demo/api/scenario",
+            Some(json!({ "name": scenario })),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let failed = server.api(
+            &cookie,
+            "POST",
+            "/api/v1/send",
+            Some(json!({ "to": ["alice@contoso.com"], "from": "ceo@contoso.com", "subject": scenario, "body": "" })),
+        );
+        assert_eq!(failed.status, 422, "{scenario}: {}", failed.body);
+        let failed = failed.json();
+        assert_eq!(
+            failed["error"]["code"], "smtp-send-as-denied",
+            "{scenario}: {failed}"
+        );
+        assert!(
+            failed["server-reply"]
+                .as_str()
+                .unwrap()
+                .starts_with(wording),
+            "{scenario}: {failed}"
+        );
+    }
+}
+
+/// `serve --demo` prints the command line's flags for the demo and writes them, with the
+/// test CA, to its state dir: the printed command reaches the same device and the same
+/// stand-ins (its `--resolve` rules and `--ca-file`), so the README's session runs
+/// against the demo.
+#[test]
+fn serve_demo_prints_the_command_line_that_runs_against_it() {
+    let server = Server::start(&["--demo"]);
+    let prefix = "demo: for the command line: mfp-host ";
+    let line = server
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}…` line in {:?}", server.printed))
+        .to_owned();
+    let state_dir = std::fs::canonicalize(&server.state_dir).unwrap();
+    assert!(
+        line.contains(&format!("--state-dir {}", state_dir.display())),
+        "{line}"
+    );
+    assert!(
+        line.contains("--resolve login.microsoftonline.com:443=127.0.0.1:"),
+        "{line}"
+    );
+    assert!(
+        line.contains("--resolve smtp.office365.com:587=127.0.0.1:"),
+        "{line}"
+    );
+    let ca = state_dir.join("demo-ca.pem");
+    assert!(
+        line.contains(&format!("--ca-file {}", ca.display())),
+        "{line}"
+    );
+    assert!(
+        std::fs::read_to_string(&ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    assert_eq!(
+        std::fs::read_to_string(state_dir.join("demo-cli-flags"))
+            .unwrap()
+            .trim(),
+        line
+    );
+
+    let cookie = server.login();
+    server.demo_sign_in(&cookie);
+    // The printed flags, read by a shell as an administrator would paste them.
+    let run = |args: &str| {
+        let command = format!("'{}' {line} {args}", env!("CARGO_BIN_EXE_mfp-host"));
+        std::process::Command::new("sh")
+            .args(["-c", &command])
+            .output()
+            .unwrap()
+    };
+    let status = run("auth status --json");
+    assert!(status.status.success(), "{status:?}");
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["code"], "signed-in", "{status}");
+    let upn = status["account"]["upn"].as_str().unwrap().to_owned();
+    assert_eq!(upn, server.setting(&cookie, "device-email"));
+
+    // The send goes to the demo's Exchange Online, through the resolve rule and the CA.
+    let sent = run("send --to alice@contoso.com --subject 'Sent from the command line'");
+    assert!(sent.status.success(), "{sent:?}");
+    let messages = server
+        .api(&cookie, "GET", "/demo/api/messages", None)
+        .json();
+    assert!(
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["subject"] == "Sent from the command line"),
+        "{messages}"
     );
 }

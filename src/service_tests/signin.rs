@@ -793,3 +793,37 @@ fn signing_out_forgets_a_failed_sign_in_too() {
     oauth::sign_out(&rig.store).unwrap();
     assert_eq!(rig.status(T0 + 7), AuthState::SignedOut);
 }
+
+#[test]
+fn cancelling_a_new_sign_in_keeps_the_account_and_a_late_approval_stores_nothing() {
+    let rig = Rig::new(Scenario::default());
+    let signed_in = rig.sign_in();
+    let account = rig.account().expect("signed in");
+    let grant = rig.grant();
+
+    let code = rig.start(signed_in + 10).unwrap();
+    oauth::cancel(&rig.store).unwrap();
+    assert_eq!(rig.store.get(FLOW_KEY).unwrap(), None);
+    match rig.status(signed_in + 11) {
+        AuthState::SignedIn(s) => assert_eq!(s.account, account),
+        other => panic!("{other:?}"),
+    }
+    // Approved after the cancel: polling finds nothing to finish, nothing changes.
+    rig.world
+        .approve(&code.user_code, Duration::from_secs(signed_in + 12))
+        .unwrap();
+    let requests = rig.token_requests();
+    assert_eq!(
+        oauth::poll(&rig.store, &rig.http, signed_in + 15).unwrap(),
+        PollView::SignedIn(account),
+        "the account signed in before"
+    );
+    assert_eq!(
+        rig.token_requests(),
+        requests,
+        "the cancelled code is not polled"
+    );
+    assert_eq!(rig.grant(), grant, "the earlier grant stays");
+    // Nothing in progress is no error either.
+    oauth::cancel(&rig.store).unwrap();
+}

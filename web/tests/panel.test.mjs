@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtemp, writeFile, mkdir, rm, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ const PASSWORD = 'panel-test-' + Math.random().toString(36).slice(2);
 const TIMEOUT = 30_000;
 /** The widths every page must work at: a phone, a tablet, a desktop. */
 const WIDTHS = [{ width: 375, height: 812 }, { width: 768, height: 1024 }, { width: 1280, height: 900 }];
-const PAGES = ['smtp-general', 'from-address', 'device-details', 'admin-consent', 'diagnostics', 'send-test', 'control-panel'];
+const PAGES = ['smtp-general', 'from-address', 'device-details', 'admin-consent', 'diagnostics', 'history', 'send-test', 'control-panel'];
 
 let server;
 let serverLog = '';
@@ -29,6 +30,9 @@ let browser;
 let context;
 let panel;
 let shot = 0;
+/** The Message-ID of the test email the demo accepted, and the To refusal's message: the history lists both. */
+let sentMessageId;
+let toRefusalMessage;
 
 /** Starts `mfp-host serve --demo` and resolves with its base URL from the `listening on` line. */
 function startServer(stateDir, passwordFile) {
@@ -117,12 +121,46 @@ async function scenario(name) {
 }
 
 /**
+ * A stand-in for the device's event stream that the test writes one event at a time:
+ * `page.route` sends the panel's `POST /api/v1/send` here, and `next()` resolves with the
+ * held response and the request once it arrives, so each state of the page can be checked
+ * (a route's `fulfill` delivers a whole body at once).
+ */
+async function eventStreamStub() {
+  const waiting = [];
+  const arrived = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const request = { res, body: JSON.parse(body), accept: req.headers.accept };
+      const w = waiting.shift();
+      if (w) w(request); else arrived.push(request);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    next: () => (arrived.length ? Promise.resolve(arrived.shift()) : new Promise((resolve) => waiting.push(resolve))),
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+/** One Server-Sent Event as the device writes it. */
+function sse(name, data) {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
  * Open Authentication Page, then the shown page in a second tab: enter the code, approve.
  * `signedInAs`: an account is signed in, so the panel asks first (naming it), the test
  * confirms, and the account stays shown while the new sign-in runs.
  */
 async function signIn(screens, signedInAs) {
   await openPage('smtp-general');
+  // The panel opens the verification page in a new tab (after the confirmation, if any).
+  const tab = panel.waitForEvent('popup');
   await panel.click('[data-testid="open-auth"]');
   if (signedInAs) {
     const dialog = panel.locator('[data-testid="confirm-dialog"]');
@@ -142,8 +180,8 @@ async function signIn(screens, signedInAs) {
   assert.match(await panel.textContent('[data-testid="countdown"]'), /^\d\d:\d\d$/);
   if (screens) await screenshot(panel, 'device-code');
 
-  const login = await context.newPage();
-  await login.goto(new URL(uri, baseUrl).href);
+  const login = await tab;
+  await login.waitForURL(new URL(uri, baseUrl).href);
   await login.fill('#code', userCode);
   if (screens) await screenshot(login, 'demo-devicelogin');
   await login.click('#approve');
@@ -371,11 +409,95 @@ test('the From Address policy warns of SendAsDenied (S7)', async () => {
   await warning.waitFor({ state: 'detached' });
 });
 
-test('admin consent shows the URL', async () => {
+test('admin consent shows the URL, the permissions in the seed\'s words, and copies the URL', async () => {
   await openPage('admin-consent');
   const href = await panel.getAttribute('[data-testid="consent-url"]', 'href');
   assert.match(href, /\/adminconsent\?client_id=/);
+  // The seed, "Administrator Consent on Microsoft Entra ID".
+  assert.deepEqual((await panel.locator('[data-testid="consent-permissions"] li').allTextContents()).map((t) => t.trim()),
+    ['Consulting users\' basic information such as email addresses', 'Accessing users\' emails']);
+  assert.match(await panel.textContent('[data-testid="page-admin-consent"]'), /does not need to be obtained more than once for the same tenant/);
+
+  // Copy URL, on a page without the Clipboard API (as on a plain-HTTP address): the copy
+  // command copies it, and the button says so.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });
+  await panel.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }));
+  try {
+    await panel.click('[data-testid="copy-consent-url"]');
+    await panel.waitForFunction(() => document.querySelector('[data-testid="copy-consent-url-feedback"]').textContent !== '');
+    assert.equal(await panel.textContent('[data-testid="copy-consent-url-feedback"]'), 'Copied.');
+  } finally {
+    await panel.evaluate(() => { delete navigator.clipboard; });
+  }
+  assert.equal(await panel.evaluate(() => navigator.clipboard.readText()), await panel.textContent('[data-testid="consent-url"]'));
   await screenshot(panel, 'admin-consent');
+});
+
+test('the device code: a copy button, the page in a new tab, no repeated message, a countdown on the device\'s clock', async () => {
+  await openPage('smtp-general');
+  // This computer's clock is an hour fast: the countdown must still be the device's.
+  await panel.evaluate(() => { window.realDateNow = Date.now; Date.now = () => window.realDateNow() + 3_600_000; });
+  try {
+    const tab = panel.waitForEvent('popup');
+    await panel.click('[data-testid="open-auth"]');
+    await panel.waitForSelector('[data-testid="device-code"]', { state: 'visible' });
+    const userCode = (await panel.textContent('[data-testid="user-code"]')).trim();
+    const uri = await panel.getAttribute('[data-testid="verification-uri"]', 'href');
+
+    // The countdown: expires-at less the device's time (its Date header), within a second or two.
+    const { expiresAt, deviceNow } = await panel.evaluate(async () => {
+      const r = await fetch('/api/v1/signin');
+      return { expiresAt: (await r.json())['expires-at'], deviceNow: Date.parse(r.headers.get('Date')) / 1000 };
+    });
+    const [mm, ss] = (await panel.textContent('[data-testid="countdown"]')).split(':').map(Number);
+    const expected = expiresAt - deviceNow;
+    assert.ok(expected > 600, `the code lives ${expected} s`);
+    assert.ok(Math.abs(mm * 60 + ss - expected) <= 2, `the countdown shows ${mm}:${ss}, the device has ${expected} s left`);
+
+    // The verification page opened in a new tab, without a handle on the panel.
+    const login = await tab;
+    await login.waitForURL(new URL(uri, baseUrl).href);
+    assert.equal(await login.evaluate(() => window.opener), null);
+    await login.close();
+
+    // Microsoft's message repeats the code and the page: the code is shown once.
+    const shown = await panel.locator('[data-testid="device-code"]').innerText();
+    assert.equal(shown.split(userCode).length - 1, 1, `the code appears once in: ${shown}`);
+    assert.ok(await panel.isHidden('[data-testid="device-code-message"]'));
+    assert.ok(await panel.isHidden('[data-testid="auth-tab-blocked"]'), 'the tab was opened');
+
+    // Copy: the code is on the clipboard, and the button says so.
+    await panel.click('[data-testid="copy-user-code"]');
+    await panel.waitForFunction(() => document.querySelector('[data-testid="copy-user-code-feedback"]').textContent !== '');
+    assert.equal(await panel.textContent('[data-testid="copy-user-code-feedback"]'), 'Copied.');
+    assert.equal(await panel.evaluate(() => navigator.clipboard.readText()), userCode);
+    await screenshot(panel, 'device-code-copied');
+    await panel.setViewportSize(WIDTHS[0]);
+    try {
+      await panel.locator('[data-testid="device-code"]').scrollIntoViewIfNeeded();
+      await assertFits(panel, 'the device code at 375 px');
+      await assertInViewport(panel.locator('[data-testid="copy-user-code"]'), 'Copy at 375 px');
+      await screenshot(panel, 'w375-device-code');
+    } finally {
+      await panel.setViewportSize(WIDTHS[2]);
+    }
+  } finally {
+    await panel.evaluate(() => { Date.now = window.realDateNow; });
+  }
+
+  // A browser that blocks the tab: the page's link stands out instead.
+  await panel.evaluate(() => { window.realOpen = window.open; window.open = () => null; });
+  try {
+    await panel.click('[data-testid="open-auth"]');
+    const blocked = panel.locator('[data-testid="auth-tab-blocked"]');
+    await blocked.waitFor({ state: 'visible' });
+    assert.equal(await panel.textContent('[data-testid="copy-user-code-feedback"]'), '', 'a new code is not "Copied." yet');
+    assert.equal(await panel.getAttribute('[data-testid="auth-tab-link"]', 'href'),
+      await panel.getAttribute('[data-testid="verification-uri"]', 'href'));
+    await screenshot(panel, 'device-code-tab-blocked');
+  } finally {
+    await panel.evaluate(() => { window.open = window.realOpen; });
+  }
 });
 
 test('Open Authentication Page signs the device in with the device code (S8, S9)', async () => {
@@ -392,6 +514,58 @@ test('Open Authentication Page signs the device in with the device code (S8, S9)
   await screenshot(panel, 'device-details');
 });
 
+test('a send refused for its To field shows the refusal at To; others stay below the form', async () => {
+  await openPage('send-test');
+  await panel.fill('[data-testid="send-to"]', '');
+  await panel.fill('[data-testid="send-subject"]', 'Panel test without a recipient');
+  await panel.click('[data-testid="send-submit"]');
+  const refusal = panel.locator('[data-refusal-for="to"]');
+  await refusal.waitFor({ state: 'visible', timeout: 60_000 });
+  assert.match(await refusal.textContent(), /Remedy:/);
+  toRefusalMessage = (await refusal.locator('[data-testid="refusal-message"]').textContent()).trim();
+  assert.ok(toRefusalMessage.length > 0, 'the component\'s message is shown at To');
+  // To is marked invalid and described by its hint and its refusal, and has the focus.
+  assert.equal(await panel.getAttribute('[data-testid="send-to"]', 'aria-invalid'), 'true');
+  const describedBy = (await panel.getAttribute('[data-testid="send-to"]', 'aria-describedby')).split(/\s+/);
+  assert.ok(describedBy.includes('send-to-hint'), 'the hint still describes To');
+  assert.ok(describedBy.includes(await refusal.getAttribute('id')), 'the refusal describes To');
+  assert.equal(await focused(), 'send-to');
+  // Nothing about the whole form is left below it but how the send ended.
+  assert.equal(await panel.locator('[data-testid="send-failure"]').count(), 0);
+  assert.match(await panel.textContent('[data-testid="send-attempts"]'), /^Not sent after 1 attempt, in \d+\.\d s\. Correct the marked field/);
+  assert.equal(await panel.getAttribute('[data-testid="send-from"]', 'aria-invalid'), null);
+  await assertFits(panel, 'the To refusal');
+  await screenshot(panel, 'send-to-refused');
+
+  // A refusal about From goes to From, one about no field below the form (a whole answer at once).
+  const errors = [
+    { code: 'stand-in-from', field: 'from', message: 'Stand-in refusal of [From:].', remedy: 'Stand-in remedy for From.' },
+    { code: 'stand-in-whole', field: null, message: 'Stand-in refusal of the message as a whole.', remedy: 'Stand-in remedy for the message.' },
+  ];
+  const canned = (route) => route.fulfill({
+    status: 200, contentType: 'text/event-stream',
+    body: sse('attempt', { attempt: 1 }) + sse('result', { status: 422, body: { error: errors[0], errors, 'server-reply': null }, attempts: 1, 'elapsed-ms': 3 }),
+  });
+  await panel.route('**/api/v1/send', canned);
+  try {
+    await panel.fill('[data-testid="send-to"]', 'alice@contoso.com');
+    await panel.fill('[data-testid="send-from"]', 'someone.else@contoso.com');
+    await panel.click('[data-testid="send-submit"]');
+    await panel.locator('[data-refusal-for="from"]').waitFor({ state: 'visible' });
+    assert.match(await panel.textContent('[data-refusal-for="from"]'), /Stand-in refusal of \[From:\]\.Remedy: Stand-in remedy for From\./);
+    assert.ok(await refusal.isHidden(), 'the last send\'s To refusal is gone');
+    assert.equal(await panel.getAttribute('[data-testid="send-to"]', 'aria-invalid'), null);
+    assert.equal(await panel.getAttribute('[data-testid="send-from"]', 'aria-invalid'), 'true');
+    assert.equal(await focused(), 'send-from');
+    const below = panel.locator('[data-testid="send-diagnosis"]');
+    assert.equal(await below.count(), 1);
+    assert.match(await below.textContent(), /Stand-in refusal of the message as a whole/);
+  } finally {
+    await panel.unroute('**/api/v1/send', canned);
+  }
+  await panel.fill('[data-testid="send-from"]', '');
+});
+
 test('a test email with an attachment reaches the demo mailbox', async () => {
   await openPage('send-test');
   await panel.fill('[data-testid="send-to"]', 'alice@contoso.com');
@@ -404,6 +578,15 @@ test('a test email with an attachment reaches the demo mailbox', async () => {
   await panel.click('[data-testid="send-submit"]');
   await panel.waitForSelector('[data-testid="send-accepted"]', { timeout: 60_000 });
   assert.match(await panel.textContent('[data-testid="send-server-reply"]'), /^2\d\d/);
+  // The device's stream said which attempt went out (the status line it left), then the result.
+  assert.equal(await panel.textContent('[data-testid="send-status"]'), 'Sending… attempt 1');
+  assert.match(await panel.textContent('[data-testid="send-attempts"]'), /^Sent after 1 attempt, in \d+\.\d s\.$/);
+  assert.ok(await panel.isHidden('[data-testid="send-attempt-log"]'), 'no attempt failed');
+  // The last send's refusal at To is gone.
+  assert.equal(await panel.getAttribute('[data-testid="send-to"]', 'aria-invalid'), null);
+  assert.ok(await panel.isHidden('[data-refusal-for="to"]'));
+  sentMessageId = (await panel.textContent('[data-testid="send-message-id"]')).trim();
+  assert.match(sentMessageId, /^<.+@.+>$/);
   await screenshot(panel, 'send-accepted');
 
   const mailbox = await context.newPage();
@@ -412,6 +595,144 @@ test('a test email with an attachment reaches the demo mailbox', async () => {
   await mailbox.getByText('scan-0001.pdf').first().waitFor();
   await screenshot(mailbox, 'demo-mailbox');
   await mailbox.close();
+});
+
+test('a send the server keeps busy shows each attempt, the reply, the wait and the result', async () => {
+  // The demo's smtp-concurrent-limit scenario waits 30 s, then 60 s: a stand-in stream,
+  // written one event at a time, gives the page the same events without the wait.
+  const stub = await eventStreamStub();
+  const reply = '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [PH7P220CA0011.outlook.office365.com 2026-12-01T04:55:26.377Z F02D8391435D3908]';
+  const retry = {
+    diagnosis: {
+      code: 'stand-in-busy', severity: 'error', field: null, fix: null,
+      message: 'Stand-in: Exchange Online refused the connection: too many concurrent connections for this mailbox (limit 3). The server said: ' + reply,
+      remedy: 'Wait and try again.',
+    },
+    'server-reply': reply, 'after-seconds': 30, 'next-attempt': 2, 'max-attempts': 3,
+  };
+  const accepted = {
+    code: 'sent', 'message-id': '<stand-in-0001@contoso.com>', accepted: ['bob@contoso.com'],
+    'server-reply': '250 2.0.0 OK <stand-in-0001@contoso.com> [Hostname=PH7PR11MB5987.namprd11.prod.outlook.com]', size: 1_372_469, attempts: 2,
+  };
+  const reroute = (route) => route.continue({ url: stub.url + '/api/v1/send' });
+  await panel.route('**/api/v1/send', reroute);
+  try {
+    for (const size of [WIDTHS[0], WIDTHS[2]]) {
+      const w = size.width;
+      await panel.setViewportSize(size);
+      await openPage('send-test');
+      await panel.fill('[data-testid="send-to"]', 'bob@contoso.com');
+      await panel.fill('[data-testid="send-subject"]', 'Panel test while the server is busy');
+      await panel.setInputFiles('[data-testid="send-attachment"]', []);
+      await panel.click('[data-testid="send-submit"]');
+      const { res, body, accept } = await stub.next();
+      assert.match(accept, /text\/event-stream/, 'the panel asks for the event stream');
+      assert.deepEqual(body.to, ['bob@contoso.com']);
+      const status = panel.locator('[data-testid="send-status"]');
+
+      res.write(sse('attempt', { attempt: 1 }));
+      await panel.waitForFunction(() => document.querySelector('[data-testid="send-status"]').textContent === 'Sending… attempt 1');
+      assert.ok(await panel.isDisabled('[data-testid="send-submit"]'), 'Send waits for the result');
+      res.write(sse('progress', { 'bytes-read': 343_117, total: 1_372_468 }));
+      await panel.locator('[data-testid="send-bar"]').waitFor({ state: 'visible' });
+      assert.equal(await panel.textContent('[data-testid="send-progress-text"]'), '343.1 kB of 1.4 MB (25 %)');
+      assert.equal(await panel.evaluate(() => document.querySelector('[data-testid="send-progress-bar"]').position.toFixed(2)), '0.25');
+
+      res.write(sse('retry', retry));
+      await panel.locator('[data-testid="send-retry"]').waitFor({ state: 'visible' });
+      assert.equal(await status.textContent(), 'Attempt 1 of 3 failed.');
+      assert.equal(await panel.textContent('[data-testid="send-retry-reply"]'), reply);
+      assert.match(await panel.textContent('[data-testid="send-retry-message"]'), /too many concurrent connections/);
+      const wait = await panel.textContent('[data-testid="send-retry-wait"]');
+      const seconds = Number(/^Retrying in (\d+) s \(attempt 2 of 3\)\.$/.exec(wait)?.[1]);
+      assert.ok(seconds >= 1 && seconds <= 30, `the wait counts down from 30 s: "${wait}"`);
+      assert.ok(await panel.isHidden('[data-testid="send-bar"]'), 'no bar while waiting');
+      // The countdown is live: it goes down while the page waits.
+      await panel.waitForFunction((s) => Number(document.querySelector('[data-testid="send-retry-countdown"]').dataset.seconds) < s, seconds);
+      await assertFits(panel, `the retry at ${w} px`);
+      await screenshot(panel, `send-progress-retrying-w${w}`);
+
+      res.write(sse('attempt', { attempt: 2 }));
+      await panel.waitForFunction(() => document.querySelector('[data-testid="send-status"]').textContent === 'Sending… attempt 2 of 3');
+      assert.ok(await panel.isHidden('[data-testid="send-retry"]'));
+      assert.equal(await panel.textContent('[data-testid="send-attempt-failed"]'), 'Attempt 1 of 3 failed: ' + reply);
+      res.write(sse('progress', { 'bytes-read': 1_372_468, total: 1_372_468 }));
+      await panel.waitForFunction(() => document.querySelector('[data-testid="send-progress-text"]').textContent.endsWith('(100 %)'));
+      await screenshot(panel, `send-progress-sending-w${w}`);
+
+      res.end(sse('result', { status: 200, body: accepted, attempts: 2, 'elapsed-ms': 31_874 }));
+      await panel.locator('[data-testid="send-accepted"]').waitFor();
+      assert.equal(await panel.textContent('[data-testid="send-attempts"]'), 'Sent after 2 attempts, in 32 s.');
+      assert.equal(await panel.textContent('[data-testid="send-message-id"]'), accepted['message-id']);
+      assert.equal(await panel.textContent('[data-testid="send-server-reply"]'), accepted['server-reply']);
+      assert.ok(await panel.isVisible('[data-testid="send-attempt-failed"]'), 'the failed attempt stays listed');
+      assert.ok(await panel.isHidden('[data-testid="send-progress"]'));
+      assert.ok(await panel.isEnabled('[data-testid="send-submit"]'));
+      await assertFits(panel, `the result at ${w} px`);
+      await screenshot(panel, `send-progress-done-w${w}`);
+    }
+
+    // An answer that breaks off before its result does not claim the email was or was not sent.
+    const cut = (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: sse('attempt', { attempt: 1 }) });
+    await panel.route('**/api/v1/send', cut);
+    try {
+      await panel.click('[data-testid="send-submit"]');
+      await panel.waitForFunction(() => /^No result from the device\./.test(document.querySelector('[data-testid="send-attempts"]')?.textContent || ''));
+      assert.match(await panel.textContent('[data-testid="send-diagnosis"]'), /connection to the device was lost.*Remedy: .*Job and Error History/);
+      assert.equal(await panel.locator('[data-testid="send-accepted"]').count(), 0);
+    } finally {
+      await panel.unroute('**/api/v1/send', cut);
+    }
+  } finally {
+    await panel.unroute('**/api/v1/send', reroute);
+    await panel.setViewportSize(WIDTHS[2]);
+    await stub.close();
+  }
+});
+
+test('Job and Error History lists the sign-in and the send, newest first', async () => {
+  const history = await panel.evaluate(async () => (await fetch('/api/v1/history')).json());
+  for (const size of [WIDTHS[0], WIDTHS[2]]) {
+    const w = size.width;
+    await panel.setViewportSize(size);
+    try {
+      await openPage('history');
+      await panel.locator('[data-testid="history-row"]').first().waitFor();
+      const rows = await panel.locator('[data-testid="history-row"]').evaluateAll((trs) => trs.map((tr) => ({
+        kind: tr.dataset.kind,
+        at: Number(tr.dataset.at),
+        succeeded: tr.dataset.succeeded === 'true',
+        time: tr.querySelector('time')?.getAttribute('datetime'),
+        cells: Object.fromEntries([...tr.cells].map((td) => [td.dataset.label, td.textContent.trim()])),
+      })));
+      // The page shows the device's list, in its order: newest first.
+      assert.deepEqual(rows.map((r) => [r.kind, r.at]), history.map((e) => [e.kind, e.at]));
+      for (let i = 1; i < rows.length; i += 1) assert.ok(rows[i - 1].at >= rows[i].at, 'newest first');
+      for (const r of rows) assert.equal(Date.parse(r.time), r.at * 1000, 'each time is the entry\'s');
+
+      // The newest entry is the demo mailbox's send; the failed send without a recipient and
+      // the sign-in before it come later.
+      const sent = rows[0];
+      assert.equal(sent.kind, 'send');
+      assert.ok(sent.succeeded);
+      assert.equal(sent.cells.Outcome, 'Succeeded');
+      assert.ok(sent.cells.Summary.includes(sentMessageId), 'the summary names the Message-ID');
+      assert.match(sent.cells['Server Reply'], /^250 /);
+      const refused = rows.findIndex((r) => r.kind === 'send' && !r.succeeded);
+      assert.ok(refused > 0);
+      assert.equal(rows[refused].cells.Outcome, 'Failed');
+      assert.ok(rows[refused].cells.Diagnosis.startsWith(toRefusalMessage), 'the diagnosis\'s message');
+      assert.match(rows[refused].cells.Diagnosis, /Remedy: /);
+      const signedIn = rows.findIndex((r) => r.kind === 'sign-in' && r.succeeded);
+      assert.ok(signedIn > refused, 'the sign-in is older than both sends');
+      assert.equal(rows[signedIn].cells.Event, 'Sign-in');
+      assert.match(rows[signedIn].cells.Summary, /Signed in as/);
+      await assertFits(panel, `the history at ${w} px`);
+      await screenshot(panel, `history-w${w}`);
+    } finally {
+      await panel.setViewportSize(WIDTHS[2]);
+    }
+  }
 });
 
 test('SMTP AUTH disabled for the tenant: the send shows the remedy', async () => {
@@ -430,6 +751,74 @@ test('SMTP AUTH disabled for the tenant: the send shows the remedy', async () =>
   await openPage('diagnostics');
   await screenshot(panel, 'diagnostics');
   await scenario('manual-approval');
+});
+
+test('a sign-in without admin consent: the demo page and the panel tell one story, the remedy links the consent URL', async () => {
+  await scenario('aadsts-65001');
+  await openPage('smtp-general');
+  const account = /^Signed in as (.+)\.$/.exec(await panel.textContent('[data-testid="signin-state"]'))[1];
+  const tab = panel.waitForEvent('popup');
+  await panel.click('[data-testid="open-auth"]');
+  await panel.click('[data-testid="confirm-ok"]');
+  await panel.waitForSelector('[data-testid="device-code"]', { state: 'visible' });
+  const userCode = (await panel.textContent('[data-testid="user-code"]')).trim();
+  const login = await tab;
+  await login.waitForURL(/\/demo\/devicelogin/);
+  assert.match(await login.textContent('#scenario'), /aadsts-65001/);
+  await login.fill('#code', userCode);
+  await login.click('#approve');
+  await login.waitForFunction(() => document.getElementById('result').textContent.trim() !== '');
+  const result = await login.textContent('#result');
+  assert.doesNotMatch(result, /Signed in as/);
+  assert.match(result, /AADSTS65001.*Nobody is signed in/);
+  await screenshot(login, 'demo-devicelogin-consent-refused');
+  await login.close();
+
+  const diagnosis = panel.locator('[data-testid="signin-diagnosis"]');
+  await diagnosis.waitFor({ timeout: 60_000 });
+  assert.equal(await diagnosis.getAttribute('data-code'), 'sign-in-consent-required');
+  const consentUrl = await panel.evaluate(async () => (await (await fetch('/api/v1/admin-consent')).json()).url);
+  const link = diagnosis.locator('.remedy a');
+  assert.equal(await link.count(), 1, 'the remedy\'s URL is a link');
+  assert.equal(await link.getAttribute('href'), consentUrl);
+  assert.equal(await link.textContent(), consentUrl);
+  assert.equal(await link.getAttribute('target'), '_blank');
+  await assertFits(panel, 'the consent remedy');
+  await screenshot(panel, 'signin-consent-required');
+
+  // The account signed in before is still signed in; a sign-in with consent succeeds again.
+  await scenario('manual-approval');
+  assert.ok((await panel.textContent('[data-testid="signin-state"]')).includes(account));
+  await signIn(false, account);
+});
+
+test('Send Test Email with a From the account may not send as: SendAsDenied, in the legacy wording', async () => {
+  // A user at the machine may edit [From:] (S7), so the From field's address is used.
+  await openPage('from-address');
+  await panel.check('[data-testid="from-edit-without-auth-yes"]');
+  await panel.click('[data-testid="from-apply"]');
+  await panel.locator('[data-testid="from-warning"]').first().waitFor();
+  await scenario('legacy-send-as-reply');
+  try {
+    await openPage('send-test');
+    await panel.fill('[data-testid="send-to"]', 'alice@contoso.com');
+    await panel.fill('[data-testid="send-from"]', 'ceo@contoso.com');
+    await panel.fill('[data-testid="send-subject"]', 'Panel test sent as someone else');
+    await panel.setInputFiles('[data-testid="send-attachment"]', []);
+    await panel.click('[data-testid="send-submit"]');
+    const diagnosis = panel.locator('[data-testid="send-diagnosis"]');
+    await diagnosis.waitFor({ timeout: 60_000 });
+    assert.equal(await diagnosis.getAttribute('data-code'), 'smtp-send-as-denied');
+    assert.match(await panel.textContent('[data-testid="send-server-reply"]'), /^554 5\.2\.0 STOREDRV\.Submission\.Exception:SendAsDeniedException/);
+    await screenshot(panel, 'send-as-denied-legacy');
+  } finally {
+    await panel.fill('[data-testid="send-from"]', '');
+    await scenario('manual-approval');
+    await openPage('from-address');
+    await panel.check('[data-testid="from-edit-without-auth-no"]');
+    await panel.click('[data-testid="from-apply"]');
+    await panel.locator('[data-testid="from-warning"]').first().waitFor({ state: 'detached' });
+  }
 });
 
 test('the primary address differs from the UPN: the panel offers Use the UPN (S9)', async () => {
@@ -543,10 +932,12 @@ test('a new sign-in and Sign Out ask first: Cancel keeps the account, confirming
   assert.equal((await panel.textContent('[data-testid="confirm-title"]')).trim(), 'Open Authentication Page');
   assert.ok((await panel.textContent('[data-testid="confirm-message"]')).includes(account), 'the question names the signed-in account');
   await screenshot(panel, 'new-signin-confirm', false);
+  const pages = context.pages().length;
   await panel.click('[data-testid="confirm-cancel"]');
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(await signinCode(), 'signed-in');
   assert.ok(await panel.isHidden('[data-testid="device-code"]'), 'no device code after Cancel');
+  assert.equal(context.pages().length, pages, 'no tab opened after Cancel');
   assert.ok((await panel.textContent('[data-testid="signin-state"]')).includes(account));
 
   // Confirming starts the new sign-in; the account stays signed in and shown until it succeeds.
@@ -577,8 +968,17 @@ test('a new sign-in and Sign Out ask first: Cancel keeps the account, confirming
   assert.ok(await panel.isHidden('[data-testid="sign-out"]'));
   await screenshot(panel, 'signed-out');
 
-  // Signed out, Open Authentication Page goes straight to the code.
+  // Signed out, Open Authentication Page goes straight to the code (and its page).
+  const tab = panel.waitForEvent('popup');
   await panel.click('[data-testid="open-auth"]');
   await panel.waitForSelector('[data-testid="device-code"]', { state: 'visible' });
+  await (await tab).close();
   assert.ok(await dialog.isHidden(), 'nothing to confirm when no account is signed in');
+
+  // A sign-in in progress can be cancelled: the code goes, nobody is signed in by it.
+  await panel.click('[data-testid="cancel-signin"]');
+  await panel.waitForFunction(() => document.querySelector('[data-testid="signin-state"]').dataset.code === 'signed-out');
+  assert.equal(await signinCode(), 'signed-out');
+  assert.ok(await panel.isHidden('[data-testid="device-code"]'), 'no device code after a cancel');
+  assert.ok(await panel.isHidden('[data-testid="cancel-signin"]'));
 });

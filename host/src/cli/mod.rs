@@ -78,6 +78,8 @@ pub enum AuthCommand {
     },
     /// Signs out: deletes the tokens and the account.
     Logout,
+    /// Cancels the sign-in in progress; an account signed in before stays signed in.
+    Cancel,
 }
 
 #[derive(Debug, clap::Args)]
@@ -214,6 +216,13 @@ pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Resul
         Command::Auth(AuthCommand::Logout) => {
             device.sign_out()?;
             writeln!(out, "Signed out: the tokens and the account were deleted.")
+        }
+        Command::Auth(AuthCommand::Cancel) => {
+            device.cancel_signin()?;
+            writeln!(
+                out,
+                "No sign-in is in progress now; an account signed in before stays signed in."
+            )
         }
         Command::Inspect { .. } | Command::Send(_) => unreachable!("handled above"),
     };

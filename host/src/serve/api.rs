@@ -230,6 +230,14 @@ pub(crate) async fn get_signin(State(state): State<AppState>) -> Result<Json<Val
     Ok(Json(views::to_json(&AuthStateView::from(&status))))
 }
 
+/// Cancels the sign-in in progress (204); an account signed in before stays signed in.
+pub(crate) async fn post_signin_cancel(
+    State(state): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    state.signin.cancel(&state).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub(crate) async fn delete_signin(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
     state.signin.sign_out(&state).await?;
     Ok(StatusCode::NO_CONTENT)

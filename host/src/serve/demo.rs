@@ -6,6 +6,7 @@
 //! scenarios of [`Case`] switch the fakes' behaviour live.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Json;
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use mfp_fakes::net::LoopbackMicrosoft;
-use mfp_fakes::{ApprovalError, Case, ReceivedMessage, World};
+use mfp_fakes::{Aadsts, Approval, ApprovalError, Case, ReceivedMessage, SignInOutcome, World};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -70,6 +71,52 @@ impl Demo {
     fn case(&self) -> Case {
         self.fakes.case().unwrap_or(START_CASE)
     }
+
+    /// Writes what the command line needs to reach these stand-ins into `state_dir` — the
+    /// test CA (`demo-ca.pem`) and the flags (`demo-cli-flags`, one shell line) — and
+    /// returns the line `serve` prints: `demo: for the command line: mfp-host FLAGS`, so
+    /// that `mfp-host FLAGS auth status` (and the README's session) run against this demo.
+    /// The ports and the CA are new at each start, so the files are rewritten each time.
+    pub fn write_cli_files(&self, state_dir: &Path) -> Result<String, Failure> {
+        let dir = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        let ca = dir.join(CLI_CA_FILE);
+        std::fs::write(&ca, self.fakes.ca_pem())
+            .map_err(|e| demo_error(format!("Cannot write {}: {e}", ca.display())))?;
+        let mut args = vec![
+            "--state-dir".to_owned(),
+            dir.display().to_string(),
+            "--ca-file".to_owned(),
+            ca.display().to_string(),
+        ];
+        for rule in self.fakes.resolve_rules() {
+            args.extend(["--resolve".to_owned(), rule]);
+        }
+        let flags = args
+            .iter()
+            .map(|a| shell_quoted(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let file = dir.join(CLI_FLAGS_FILE);
+        std::fs::write(&file, format!("{flags}\n"))
+            .map_err(|e| demo_error(format!("Cannot write {}: {e}", file.display())))?;
+        Ok(format!("demo: for the command line: mfp-host {flags}"))
+    }
+}
+
+/// The demo's test CA in PEM, in the state dir, for the command line's `--ca-file`.
+const CLI_CA_FILE: &str = "demo-ca.pem";
+/// The command line's flags for the demo, in the state dir.
+const CLI_FLAGS_FILE: &str = "demo-cli-flags";
+
+/// `arg` as a POSIX shell reads it back: as it is when it holds only characters the shell
+/// leaves alone, else in single quotes.
+fn shell_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }
 
 /// The `/demo/*` routes.
@@ -116,21 +163,40 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
         .get("decline")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // What the device will make of it, told here so that this page and the panel tell
+    // one story (a blocked sign-in is never "signed in" here).
+    let case = demo.case();
+    let scenario = demo.world.scenario();
     let result = if decline {
-        demo.world
-            .decline(&code, now())
-            .map(|()| json!({ "code": "declined" }))
+        let outcome = scenario.sign_in_outcome_when_declined();
+        demo.world.decline(&code, now()).map(|()| {
+            json!({ "code": "declined", "outcome": outcome, "result": outcome_words(outcome, case, None) })
+        })
     } else {
-        demo.world
-            .approve(&code, now())
-            .map(|account| json!({ "code": "approved", "account": account.upn }))
+        let outcome = scenario.sign_in_outcome();
+        demo.world.approve(&code, now()).map(|account| {
+            json!({
+                "code": "approved",
+                "account": account.upn,
+                "outcome": outcome,
+                "result": outcome_words(outcome, case, Some(&account.upn)),
+            })
+        })
     };
     result.map(Json).map_err(|e| {
+        // A scenario that decides on its own may have used the code up before it was
+        // entered here.
+        let decides_alone = scenario.approval != Approval::Manual;
+        let unknown = if decides_alone {
+            format!(
+                "Check the code shown on the panel and enter it again. In the demo scenario {}, the stand-in decides at the printer's first polls without this page, so the sign-in may have ended already: the panel shows how.",
+                case.name()
+            )
+        } else {
+            "Check the code shown on the panel and enter it again.".to_owned()
+        };
         let (code, remedy) = match e {
-            ApprovalError::UnknownCode(_) => (
-                "unknown-code",
-                "Check the code shown on the panel and enter it again.",
-            ),
+            ApprovalError::UnknownCode(_) => ("unknown-code", unknown.as_str()),
             ApprovalError::Expired => (
                 "code-expired",
                 "Click Open Authentication Page again for a new code.",
@@ -145,6 +211,48 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
         };
         ApiError::new(StatusCode::CONFLICT, code, e.to_string(), remedy).with_field("user-code")
     })
+}
+
+/// The approval page's sentence for how the sign-in ends: "Signed in as …" only when the
+/// device will be signed in; otherwise what blocks it, in the scenario's words, and that
+/// the printer's panel shows the diagnosis. `account`: who approved; `None` when the user
+/// declined.
+fn outcome_words(outcome: SignInOutcome, case: Case, account: Option<&str>) -> String {
+    let headline = match outcome {
+        SignInOutcome::SignedIn => {
+            return match account {
+                Some(upn) => format!(
+                    "Signed in as {upn}. You can close this page; the printer finishes the sign-in on its own."
+                ),
+                None => "The printer signs in on its own in this scenario.".to_owned(),
+            };
+        }
+        SignInOutcome::Declined if account.is_none() => "You declined the sign-in request.".to_owned(),
+        SignInOutcome::Declined => "Declined: the sign-in request is declined.".to_owned(),
+        SignInOutcome::Expired => "Expired: the code expires before the sign-in completes.".to_owned(),
+        SignInOutcome::Refused(
+            a @ (Aadsts::ConditionalAccess53003 | Aadsts::DeviceCodeFlowBlocked530033),
+        ) => format!(
+            "Blocked by Conditional Access (AADSTS{}): Microsoft does not issue the tokens.",
+            a.code()
+        ),
+        SignInOutcome::Refused(a) => format!(
+            "Refused by Microsoft (AADSTS{}): it does not issue the tokens.",
+            a.code()
+        ),
+        SignInOutcome::IdTokenRejected(_) => {
+            "Refused by the printer: the id_token Microsoft issues fails its checks.".to_owned()
+        }
+        SignInOutcome::ClockRejected => "Refused by the printer: Microsoft's clock is so far from the printer's that the tokens look invalid.".to_owned(),
+        SignInOutcome::VerificationUriRejected => {
+            "Refused by the printer: it does not show the page Microsoft named.".to_owned()
+        }
+    };
+    format!(
+        "{headline} Demo scenario {}: {} Nobody is signed in; the printer's panel shows why and what to do.",
+        case.name(),
+        case.describe()
+    )
 }
 
 /// One message for `GET /demo/api/messages`, as the fake Exchange decodes it (a message
@@ -254,19 +362,22 @@ async fn devicelogin_page(State(state): State<AppState>) -> Result<Response, Api
          <button type=\"submit\" id=\"approve\">Next: sign in and approve</button>\
          <button type=\"button\" id=\"decline\">Decline</button></form>\
          <p class=\"note\">You sign in as <strong>{account}</strong> (the demo's account for the current scenario).</p>\
+         <p class=\"note\" id=\"scenario\">Demo scenario <strong>{scenario}</strong>: {what} <a href=\"/demo/mailbox\">Switch</a></p>\
          <div id=\"result\" role=\"status\"></div></div>\
          <script>\
          const q=new URLSearchParams(location.search).get('code');if(q)document.getElementById('code').value=q;\
          async function send(decline){{const code=document.getElementById('code').value.trim();\
-         const out=document.getElementById('result');out.textContent='';\
+         const out=document.getElementById('result');out.textContent='';delete out.dataset.outcome;\
          const r=await fetch('/demo/api/approve',{{method:'POST',headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{'user-code':code,decline}})}});\
          const j=await r.json().catch(()=>({{}}));\
-         if(r.ok){{out.textContent=j.code==='approved'?'Signed in as '+j.account+'. You can close this page; the printer finishes the sign-in on its own.':'You declined the sign-in request.';}}\
+         if(r.ok){{out.textContent=j.result||'';out.dataset.outcome=j.outcome&&j.outcome.kind||'';}}\
          else{{out.textContent=(j.error&&j.error.message||r.statusText)+(j.error&&j.error.remedy?' — '+j.error.remedy:'');}}}}\
          document.getElementById('form').addEventListener('submit',e=>{{e.preventDefault();send(false);}});\
          document.getElementById('decline').addEventListener('click',()=>send(true));\
          </script>",
-        account = escape(&account)
+        account = escape(&account),
+        scenario = escape(&demo.case().name()),
+        what = escape(demo.case().describe()),
     );
     Ok(page("Enter code — demo sign-in", &body))
 }

@@ -118,6 +118,12 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
             state_dir.join(admin_login::HASH_FILE).display()
         );
     }
+    // What the command line needs to run against this demo, and where it was written.
+    #[cfg(feature = "demo")]
+    if let Some(demo) = &demo {
+        let line = demo.write_cli_files(&state_dir)?;
+        writeln!(out, "{line}").map_err(Failure::output)?;
+    }
     let state = AppState {
         device,
         admin_login: Arc::new(admin_login::AdminLogin::new(admin.hash)),
@@ -196,6 +202,7 @@ fn router(state: AppState) -> Router {
                 .post(api::post_signin)
                 .delete(api::delete_signin),
         )
+        .route("/api/v1/signin/cancel", post(api::post_signin_cancel))
         .route("/api/v1/admin-consent", get(api::get_admin_consent))
         .route(
             "/api/v1/send",

@@ -70,6 +70,13 @@ impl SigninTimer {
         Ok(code)
     }
 
+    /// Cancels the sign-in in progress and its timer; an account signed in before stays.
+    pub async fn cancel(&self, app: &AppState) -> Result<(), ApiError> {
+        let _calls = self.calls.lock().await;
+        self.reset();
+        blocking(&app.device, |device| device.cancel_signin()).await
+    }
+
     /// Signs out: cancels the timer, deletes the tokens and the account.
     pub async fn sign_out(&self, app: &AppState) -> Result<(), ApiError> {
         let _calls = self.calls.lock().await;

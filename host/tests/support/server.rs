@@ -21,6 +21,9 @@ pub struct Server {
     pub to_listening: Duration,
     /// The state dir it serves (the command line may open it meanwhile).
     pub state_dir: PathBuf,
+    /// What it printed on stdout before its `listening on` line (e.g. the demo's
+    /// command-line flags).
+    pub printed: Vec<String>,
     /// The temporary state dir of [`Server::start`], removed after the process is killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -73,12 +76,14 @@ impl Server {
                 }
             }
         });
+        let mut printed = Vec::new();
         let (at, addr) = loop {
             match rx.recv_timeout(Duration::from_secs(120)) {
                 Ok((at, line)) => {
                     if let Some(addr) = line.strip_prefix("listening on http://") {
                         break (at, addr.trim().to_owned());
                     }
+                    printed.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();
@@ -94,6 +99,7 @@ impl Server {
             client: Client { addr },
             log,
             state_dir: state_dir.to_path_buf(),
+            printed,
             started,
             to_listening: at - started,
             _dir: None,

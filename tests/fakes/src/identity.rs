@@ -688,7 +688,10 @@ pub fn id_token(
     );
     claims.insert("iat".into(), iat.into());
     claims.insert("nbf".into(), iat.into());
-    claims.insert("exp".into(), (iat + 3600).into());
+    claims.insert(
+        "exp".into(),
+        (iat + crate::scenario::ID_TOKEN_LIFETIME_SECS).into(),
+    );
     if email && account.email_claim {
         claims.insert("email".into(), account.primary.clone().into());
     }

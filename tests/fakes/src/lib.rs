@@ -37,8 +37,8 @@ pub use exchange::{SmtpOutput, SmtpSession};
 pub use http::HttpResponse;
 pub use identity::handle_http;
 pub use scenario::{
-    Aadsts, Approval, Case, IdTokenFlaw, Run, Scenario, ScenarioCase, SendAsReply, SlowDown,
-    SmtpCase, catalogue,
+    Aadsts, Approval, Case, IdTokenFlaw, Run, Scenario, ScenarioCase, SendAsReply, SignInOutcome,
+    SlowDown, SmtpCase, catalogue,
 };
 pub use world::{Account, ApprovalError, ReceivedMessage, Settings, World};
 

@@ -255,6 +255,104 @@ impl Default for Scenario {
     }
 }
 
+/// How long an id_token of the stand-in is valid after it is issued (Microsoft: an hour).
+pub const ID_TOKEN_LIFETIME_SECS: u64 = 3600;
+
+/// The clock skew an id_token's times are allowed (5 minutes, as Microsoft's own token
+/// libraries allow): a device with a right clock accepts a token issued by a platform whose
+/// clock is off by less.
+pub const ID_TOKEN_CLOCK_LEEWAY_SECS: u64 = 300;
+
+/// How a sign-in against a scenario ends once its code is approved (on the approval page,
+/// or on its own): what a device with a right clock must make of what the identity
+/// platform answers. The demo's approval page tells it, so that it never says "signed in"
+/// when the device will say otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "detail")]
+pub enum SignInOutcome {
+    /// Tokens are issued and the device signs in (perhaps with a warning, e.g. about its
+    /// clock).
+    SignedIn,
+    /// The request is declined (`authorization_declined`).
+    Declined,
+    /// The code expires before any token is issued (`expired_token`), also when every
+    /// poll is told to slow down.
+    Expired,
+    /// The identity platform refuses: the device code request, or the token request after
+    /// the approval.
+    Refused(Aadsts),
+    /// Tokens are issued, but the id_token is flawed: the device stays signed out.
+    IdTokenRejected(IdTokenFlaw),
+    /// Tokens are issued, but the platform's clock is so far off that the id_token's times
+    /// look wrong to the device (not yet valid, or expired): the device stays signed out.
+    ClockRejected,
+    /// The device-code reply names a page the device will not show (plain http on a
+    /// public host): the sign-in ends before any approval.
+    VerificationUriRejected,
+}
+
+impl SignInOutcome {
+    /// Whether the device ends up signed in.
+    pub fn signs_in(self) -> bool {
+        self == SignInOutcome::SignedIn
+    }
+}
+
+impl Scenario {
+    /// How a sign-in ends under these switches, in the order the stand-ins check them:
+    /// the device-code request, the token endpoint's refusals, expiry and slow-downs, a
+    /// decline, a refusal after approval, then the id_token the device checks.
+    pub fn sign_in_outcome(&self) -> SignInOutcome {
+        if let Some(outcome) = self.outcome_before_decision() {
+            return outcome;
+        }
+        if self.approval == Approval::Decline {
+            return SignInOutcome::Declined;
+        }
+        if let Some(a) = self.failure.filter(|a| a.stage() == Stage::Poll) {
+            return SignInOutcome::Refused(a);
+        }
+        if self.id_token != IdTokenFlaw::None {
+            return SignInOutcome::IdTokenRejected(self.id_token);
+        }
+        // Ahead: the token is issued in the device's future. Behind: it may have expired
+        // by the device's clock.
+        let leeway = ID_TOKEN_CLOCK_LEEWAY_SECS as i64;
+        let lifetime = ID_TOKEN_LIFETIME_SECS as i64;
+        if self.clock_offset > leeway || self.clock_offset + lifetime < -leeway {
+            return SignInOutcome::ClockRejected;
+        }
+        SignInOutcome::SignedIn
+    }
+
+    /// How a sign-in ends when the user declines on the approval page: declined, unless
+    /// the stand-ins end it before the user's decision counts.
+    pub fn sign_in_outcome_when_declined(&self) -> SignInOutcome {
+        self.outcome_before_decision()
+            .unwrap_or(SignInOutcome::Declined)
+    }
+
+    /// The end that comes whatever the user decides: no code issued or shown, or the
+    /// token endpoint refusing or expiring the code before it looks at the decision.
+    fn outcome_before_decision(&self) -> Option<SignInOutcome> {
+        let failure = self.failure;
+        if let Some(a) = failure.filter(|a| a.stage() == Stage::DeviceCode) {
+            return Some(SignInOutcome::Refused(a));
+        }
+        if self.insecure_verification_uri {
+            return Some(SignInOutcome::VerificationUriRejected);
+        }
+        // The token endpoint refuses a client that is not public at every poll.
+        if failure == Some(Aadsts::NotPublicClient7000218) {
+            return Some(SignInOutcome::Refused(Aadsts::NotPublicClient7000218));
+        }
+        if self.approval == Approval::Expire || self.slow_down == SlowDown::Always {
+            return Some(SignInOutcome::Expired);
+        }
+        None
+    }
+}
+
 /// Which mailbox account a case signs in with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -639,6 +737,140 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), all.len());
+    }
+
+    /// The outcome the demo's approval page tells is the one the component tests hold the
+    /// device to: a case whose sign-in fails in the catalogue never "signs in", and the
+    /// kind of failure matches the diagnosis.
+    #[test]
+    fn the_sign_in_outcome_agrees_with_the_catalogue() {
+        for entry in catalogue() {
+            let name = entry.name();
+            let outcome = entry.case.scenario().sign_in_outcome();
+            if entry.run != Run::SignIn {
+                // Sends sign in first, which must succeed.
+                assert_eq!(outcome, SignInOutcome::SignedIn, "{name}");
+                continue;
+            }
+            assert_eq!(
+                outcome.signs_in(),
+                entry.code.is_none(),
+                "{name}: {outcome:?}"
+            );
+            let code = entry.code.unwrap_or_default();
+            match outcome {
+                SignInOutcome::SignedIn => {}
+                SignInOutcome::Declined => assert_eq!(code, "sign-in-declined", "{name}"),
+                SignInOutcome::Expired => assert_eq!(code, "sign-in-expired", "{name}"),
+                SignInOutcome::Refused(a) => assert_eq!(
+                    entry.quotes,
+                    Some(format!("AADSTS{}", a.code()).as_str()),
+                    "{name}"
+                ),
+                SignInOutcome::IdTokenRejected(_) => {
+                    assert!(code.starts_with("sign-in-id-token-"), "{name}: {code}")
+                }
+                SignInOutcome::ClockRejected => assert_eq!(code, "device-clock-wrong", "{name}"),
+                SignInOutcome::VerificationUriRejected => {
+                    assert_eq!(code, "sign-in-verification-uri-unsafe", "{name}")
+                }
+            }
+        }
+    }
+
+    /// The SMTP reply codes in an SMTP case's description (`554 5.2.0`), as they appear
+    /// in the demo's scenario menu.
+    fn reply_codes_named(text: &str) -> Vec<String> {
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| "().,;:".contains(c)))
+            .collect();
+        let basic = |w: &str| w.len() == 3 && w.chars().all(|c| c.is_ascii_digit());
+        let enhanced = |w: &str| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        };
+        words
+            .windows(2)
+            .filter(|pair| basic(pair[0]) && enhanced(pair[1]))
+            .map(|pair| format!("{} {}", pair[0], pair[1]))
+            .collect()
+    }
+
+    /// Each case's reply is the one its name and description promise: an SMTP reply the
+    /// menu names is the one the catalogue holds the device to quote for that case (e.g.
+    /// `legacy-send-as-reply`: 554 5.2.0).
+    #[test]
+    fn each_case_gives_the_reply_its_description_names() {
+        let mut checked = 0;
+        for case in Case::all() {
+            let named = reply_codes_named(case.describe());
+            let Some(code) = named.first() else { continue };
+            let quoted: Vec<&str> = catalogue()
+                .iter()
+                .filter(|e| e.case == case)
+                .filter_map(|e| e.quotes)
+                .collect();
+            assert!(
+                quoted.iter().any(|q| q.starts_with(code.as_str())),
+                "{}: described with {code}, but the device is held to {quoted:?}",
+                case.name()
+            );
+            checked += 1;
+        }
+        assert!(
+            reply_codes_named(Case::LegacySendAsReply.describe()) == ["554 5.2.0"],
+            "{}",
+            Case::LegacySendAsReply.describe()
+        );
+        assert!(checked >= 15, "only {checked} cases name a reply");
+    }
+
+    #[test]
+    fn declining_ends_declined_unless_the_code_was_lost_before_the_decision() {
+        for case in [
+            Case::Happy,
+            Case::ManualApproval,
+            Case::Refused(Aadsts::ConditionalAccess53003),
+        ] {
+            assert_eq!(
+                case.scenario().sign_in_outcome_when_declined(),
+                SignInOutcome::Declined,
+                "{}",
+                case.name()
+            );
+        }
+        assert_eq!(
+            Case::Expired.scenario().sign_in_outcome_when_declined(),
+            SignInOutcome::Expired
+        );
+        assert_eq!(
+            Case::Refused(Aadsts::NotPublicClient7000218)
+                .scenario()
+                .sign_in_outcome_when_declined(),
+            SignInOutcome::Refused(Aadsts::NotPublicClient7000218)
+        );
+    }
+
+    #[test]
+    fn a_clock_off_within_the_leeway_or_the_tokens_lifetime_still_signs_in() {
+        let with_offset = |clock_offset| Scenario {
+            clock_offset,
+            ..Scenario::default()
+        };
+        assert!(with_offset(300).sign_in_outcome().signs_in());
+        assert_eq!(
+            with_offset(301).sign_in_outcome(),
+            SignInOutcome::ClockRejected
+        );
+        assert!(with_offset(-3600 - 300).sign_in_outcome().signs_in());
+        assert_eq!(
+            with_offset(-3600 - 301).sign_in_outcome(),
+            SignInOutcome::ClockRejected
+        );
     }
 
     #[test]
