@@ -445,7 +445,7 @@ fn history_lists_the_sign_in_the_sends_and_the_reset_newest_first() {
     let text = stdout(&out);
     let heads: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(heads.len(), 4, "{text}");
-    assert!(heads[0].contains(" UTC  provider-reset"), "{text}");
+    assert!(heads[0].contains(" GMT  provider-reset"), "{text}");
     assert!(
         heads[3].ends_with("Signed in as mfp@contoso.com."),
         "{text}"

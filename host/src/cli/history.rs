@@ -60,37 +60,8 @@ fn indented(text: &str) -> String {
     text.trim_end().replace('\n', "\n            ")
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`, by Howard Hinnant's civil-from-days
-/// algorithm (the Gregorian calendar), so the host needs no date crate for one line.
+/// Unix seconds as an HTTP date (`Tue, 01 Dec 2026 04:51:56 GMT`, RFC 9110): a fixed-width
+/// UTC time, by the same crate the component reads the identity platform's dates with.
 fn utc(at: u64) -> String {
-    let days = (at / 86_400) as i64;
-    let secs = at % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn unix_seconds_read_as_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_900_000_000), "2030-03-17 17:46:40 UTC");
-        assert_eq!(utc(4_107_542_399), "2100-02-28 23:59:59 UTC");
-    }
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
 }
