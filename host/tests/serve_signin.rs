@@ -11,14 +11,7 @@ use support::server::Server;
 fn the_demo_signs_in_sends_and_explains_failures() {
     let server = Server::start(&["--demo"]);
     let cookie = server.login();
-
-    let reply = server.api(
-        &cookie,
-        "POST",
-        "/api/v1/smtp",
-        Some(json!({ "changes": { "service-provider": "exchange-online" } })),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.select_exchange_online(&cookie);
 
     // Open Authentication Page: the code and the demo's own device-login page.
     let started = server.api(&cookie, "POST", "/api/v1/signin", None);
@@ -244,13 +237,7 @@ fn the_demo_signs_in_sends_and_explains_failures() {
 fn the_demo_approval_page_tells_the_outcome_the_panel_shows() {
     let server = Server::start(&["--demo"]);
     let cookie = server.login();
-    let reply = server.api(
-        &cookie,
-        "POST",
-        "/api/v1/smtp",
-        Some(json!({ "changes": { "service-provider": "exchange-online" } })),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.select_exchange_online(&cookie);
 
     // (scenario, outcome kind, words on the page, the panel's diagnosis; none: signed in)
     let cases = [

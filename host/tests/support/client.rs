@@ -135,8 +135,8 @@ impl Client {
         }
     }
 
-    /// Signs the demo in: Exchange Online selected, the code approved, the timer finishing.
-    pub fn demo_sign_in(&self, cookie: &str) {
+    /// Selects Exchange Online/Outlook.com with one Apply from the web panel.
+    pub fn select_exchange_online(&self, cookie: &str) {
         let reply = self.api(
             cookie,
             "POST",
@@ -144,6 +144,11 @@ impl Client {
             Some(json!({ "changes": { "service-provider": "exchange-online" } })),
         );
         assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    /// Signs the demo in: Exchange Online selected, the code approved, the timer finishing.
+    pub fn demo_sign_in(&self, cookie: &str) {
+        self.select_exchange_online(cookie);
         let started = self.api(cookie, "POST", "/api/v1/signin", None);
         assert_eq!(started.status, 200, "{}", started.body);
         let user_code = started.json()["user-code"].as_str().unwrap().to_owned();
