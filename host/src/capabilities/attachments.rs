@@ -95,6 +95,14 @@ impl AttachmentSet {
         self.read.clone()
     }
 
+    /// The same files, counting the bytes read into `counter` (from 0): a send that
+    /// opens its files again for each attempt keeps one counter to show.
+    pub fn counting_into(mut self, counter: Arc<AtomicU64>) -> Self {
+        counter.store(0, Ordering::Relaxed);
+        self.read = counter;
+        self
+    }
+
     fn file(&mut self, id: u32) -> Result<&mut AttachmentFile, AttachmentError> {
         self.files
             .get_mut(id as usize)
@@ -188,6 +196,23 @@ mod tests {
             set.read_chunk(1, 0, 1),
             Err(AttachmentError::NotFound(1))
         ));
+    }
+
+    #[test]
+    fn a_set_opened_again_counts_into_the_same_counter_from_zero() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let open = || AttachmentSet::from_memory(vec![("a.txt".into(), Arc::from(&b"hello"[..]))]);
+        let mut first = open().counting_into(counter.clone());
+        first.read_chunk(0, 0, 5).unwrap();
+        assert_eq!(counter.load(Ordering::Relaxed), 5);
+        let mut again = open().counting_into(counter.clone());
+        assert_eq!(
+            counter.load(Ordering::Relaxed),
+            0,
+            "a new attempt starts at 0"
+        );
+        again.read_chunk(0, 0, 2).unwrap();
+        assert_eq!(counter.load(Ordering::Relaxed), 2);
     }
 
     #[test]

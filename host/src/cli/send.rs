@@ -4,8 +4,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::SendArgs;
@@ -128,15 +128,14 @@ fn send_with_progress(
 ) -> Result<Sent, NotSent> {
     // The bar follows the bytes read by the current attempt.
     let bar = (std::io::stderr().is_terminal() && total > 0).then(|| progress_bar(total));
-    let progress: Mutex<Arc<AtomicU64>> = Mutex::default();
+    let progress: Arc<AtomicU64> = Arc::default();
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
         if let Some(bar) = &bar {
             let (done, progress) = (&done, &progress);
             scope.spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    let read = progress.lock().map_or(0, |p| p.load(Ordering::Relaxed));
-                    bar.set_position(read);
+                    bar.set_position(progress.load(Ordering::Relaxed));
                     std::thread::sleep(Duration::from_millis(100));
                 }
             });
@@ -144,13 +143,7 @@ fn send_with_progress(
         let result = send_loop::send(
             device,
             message,
-            |_attempt| {
-                let files = open_attachments(&args.attach)?;
-                if let Ok(mut current) = progress.lock() {
-                    *current = files.progress();
-                }
-                Ok(files)
-            },
+            |_attempt| Ok(open_attachments(&args.attach)?.counting_into(progress.clone())),
             |retry| {
                 let d = &retry.failure.diagnosis;
                 let reply = retry

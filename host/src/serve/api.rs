@@ -416,15 +416,15 @@ pub(crate) async fn post_send(
     let device = state.device.clone();
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || {
-        let current: Arc<std::sync::Mutex<Arc<AtomicU64>>> = Arc::default();
+        let progress: Arc<AtomicU64> = Arc::default();
         let total: u64 = files.iter().map(|(_, data)| data.len() as u64).sum();
         let done = Arc::new(AtomicBool::new(false));
         // Twice a second, how much of the attachments the component has read.
         let ticker = {
-            let (events, current, done) = (events.clone(), current.clone(), done.clone());
+            let (events, progress, done) = (events.clone(), progress.clone(), done.clone());
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) && total > 0 {
-                    let read = current.lock().map_or(0, |c| c.load(Ordering::Relaxed));
+                    let read = progress.load(Ordering::Relaxed);
                     let _ = events.send(sse(
                         "progress",
                         json!({ "bytes-read": read, "total": total }),
@@ -439,12 +439,8 @@ pub(crate) async fn post_send(
             message,
             |attempt| {
                 attempts = attempt;
-                let set = AttachmentSet::from_memory(files.clone());
-                if let Ok(mut c) = current.lock() {
-                    *c = set.progress();
-                }
                 let _ = events.send(sse("attempt", json!({ "attempt": attempt })));
-                Ok(set)
+                Ok(AttachmentSet::from_memory(files.clone()).counting_into(progress.clone()))
             },
             |retry| {
                 log_retry(retry);
