@@ -11,8 +11,9 @@
 //! (`tests/build.rs`), not here.
 
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+mod build_component;
 mod build_wasm;
 
 fn main() {
@@ -32,27 +33,7 @@ fn main() {
             workspace.join(watched).display()
         );
     }
-    let core = build_wasm::build(
-        &workspace,
-        "wasm-component",
-        "mfp-smtp-oauth",
-        build_wasm::UNKNOWN,
-    );
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let wasm = componentize(&core, &out_dir.join("mfp_smtp_oauth.wasm"));
+    let wasm = build_component::build(&workspace, &out_dir.join("mfp_smtp_oauth.wasm"));
     println!("cargo:rustc-env=MFP_COMPONENT_WASM={}", wasm.display());
-}
-
-/// Turns the core module at `core` into a component written to `out` (the WIT world comes
-/// from the `component-type` custom section wit-bindgen embedded), validated.
-fn componentize(core: &Path, out: &Path) -> PathBuf {
-    let module =
-        std::fs::read(core).unwrap_or_else(|e| panic!("could not read {}: {e}", core.display()));
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|encoder| encoder.validate(true).encode())
-        .unwrap_or_else(|e| panic!("{} is not a valid component core: {e:?}", core.display()));
-    std::fs::write(out, component)
-        .unwrap_or_else(|e| panic!("could not write {}: {e}", out.display()));
-    out.to_path_buf()
 }

@@ -20,32 +20,25 @@ pub const WASIP2: &str = "wasm32-wasip2";
 pub fn build(workspace: &Path, subdir: &str, krate: &str, target: &str) -> PathBuf {
     ensure_wasm_target(target);
     let target_dir = outer_target_dir().join(subdir);
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--profile",
-            "component",
-            "--target",
-            target,
-            "-p",
-            krate,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // Flags meant for the host build must not leak into the wasm build.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PROFILE_RELEASE_DEBUG",
-    ] {
-        cmd.env_remove(var);
+    let mut cmd = nested_cargo(workspace);
+    cmd.args([
+        "build",
+        "--profile",
+        "component",
+        "--target",
+        target,
+        "-p",
+        krate,
+    ])
+    .arg("--target-dir")
+    .arg(&target_dir);
+    if target == UNKNOWN {
+        // wasm SIMD (on in wasmtime and every current browser) for the per-byte scans of a
+        // send (`mfp-wire`). Only this target's crates get it, not build scripts.
+        cmd.env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-C target-feature=+simd128",
+        );
     }
     let status = cmd
         .status()
@@ -59,8 +52,30 @@ pub fn build(workspace: &Path, subdir: &str, krate: &str, target: &str) -> PathB
     wasm
 }
 
+/// The workspace's own cargo, run in `workspace`, without the flags meant for the outer
+/// (host) build; the caller adds the subcommand and its arguments.
+pub fn nested_cargo(workspace: &Path) -> Command {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace);
+    // Flags meant for the host build must not leak into the wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// The outer build's target directory: the nearest ancestor of OUT_DIR holding CACHEDIR.TAG.
-fn outer_target_dir() -> PathBuf {
+pub fn outer_target_dir() -> PathBuf {
     if let Ok(dir) = env::var("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
@@ -74,7 +89,7 @@ fn outer_target_dir() -> PathBuf {
 
 /// rustup does not add a toolchain file's targets to a toolchain that is already installed,
 /// so add the wasm target here when the sysroot lacks it (a fresh machine needs no manual step).
-fn ensure_wasm_target(target: &str) {
+pub fn ensure_wasm_target(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let installed = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", target])

@@ -3,6 +3,7 @@
 //! (`auth`, `mailer`) testable without wasmtime.
 
 use crate::diagnose::{Diagnostic, Severity};
+use crate::remedy::Remedy;
 use crate::signin::HttpRequest;
 
 /// Why the host's network failed; mirrors `net-error` in `wit/net.wit`.
@@ -32,17 +33,56 @@ impl NetFailure {
     /// The diagnosis of a network failure toward `what` (e.g. "the Microsoft identity
     /// platform at https://login.microsoftonline.com").
     pub fn diagnostic(&self, what: &str) -> Diagnostic {
-        let (code, remedy) = match self {
-            Self::Denied(_) => ("network-denied", "The device's host does not allow this destination; check its --authority and the SMTP server settings.".to_owned()),
-            Self::Dns(_) => ("network-dns", "Check the DNS server settings of the device ([Properties] > [Connectivity] > [Protocols] > [TCP/IP]).".to_owned()),
-            Self::Refused(_) => ("network-unreachable", "Check the network cable, the DNS and proxy server settings, and that the firewall allows the device out.".to_owned()),
-            Self::Timeout => ("network-timeout", "Check the network and the proxy server settings, then try again.".to_owned()),
-            Self::Tls(_) => ("network-tls", "Check the device's date and time, and that no proxy replaces Microsoft's certificates (or add its root certificate).".to_owned()),
-            Self::Closed => ("network-closed", "Try again; if it persists, check the proxy server and firewall.".to_owned()),
-            Self::TooLarge(_) => ("network-too-large", "Try again; something other than Microsoft may be answering (check the proxy).".to_owned()),
-            Self::Proxy(_) => ("network-proxy", "Check the proxy server settings of the device ([Properties] > [Connectivity] > [Protocols] > [Proxy Server]).".to_owned()),
-            Self::Other(_) => ("network-failed", "Try again; if it persists, check the device's network settings.".to_owned()),
+        // The device's network settings are the web panel's words; the command line names
+        // the flags that stand for them.
+        let (code, web_panel, command_line) = match self {
+            Self::Denied(_) => (
+                "network-denied",
+                "The device's runtime does not allow this destination: check the SMTP server settings and the identity platform the device uses.",
+                "This destination is outside what mfp-host grants: check --authority, --resolve and the smtp-server and send-port settings.",
+            ),
+            Self::Dns(_) => (
+                "network-dns",
+                "Check the DNS server settings of the device's network connection, and the spelling of the server's name.",
+                "Check this machine's DNS and the spelling of the server's name, or map the name with --resolve HOST:PORT=ADDR:PORT.",
+            ),
+            Self::Refused(_) => (
+                "network-unreachable",
+                "Check the network cable, the DNS and proxy server settings, and that the firewall allows the device out.",
+                "Check the network, the DNS, --proxy, and that the firewall allows this machine out.",
+            ),
+            Self::Timeout => (
+                "network-timeout",
+                "Check the network and the proxy server settings, then try again.",
+                "Check the network and --proxy, then try again.",
+            ),
+            Self::Tls(_) => (
+                "network-tls",
+                "Check the device's date and time, and that no proxy replaces Microsoft's certificates (or add its root certificate).",
+                "Check this machine's clock, and that no proxy replaces Microsoft's certificates (or add its root certificate with --ca-file).",
+            ),
+            Self::Closed => (
+                "network-closed",
+                "Try again; if it persists, check the proxy server and firewall.",
+                "Try again; if it persists, check --proxy and the firewall.",
+            ),
+            Self::TooLarge(_) => (
+                "network-too-large",
+                "Try again; something other than Microsoft may be answering (check the proxy).",
+                "Try again; something other than Microsoft may be answering (check --proxy).",
+            ),
+            Self::Proxy(_) => (
+                "network-proxy",
+                "Check the proxy server settings of the device: its address, its port, and that it allows connections to Microsoft's servers.",
+                "Check --proxy (http://HOST:PORT) and that the proxy allows CONNECT to Microsoft's servers.",
+            ),
+            Self::Other(_) => (
+                "network-failed",
+                "Try again; if it persists, check the device's network settings.",
+                "Try again; if it persists, check this machine's network settings.",
+            ),
         };
+        let remedy = Remedy::each(web_panel, command_line);
         Diagnostic::new(
             code,
             Severity::Error,

@@ -1,6 +1,7 @@
 //! Diagnoses: what may go wrong with the current settings, each with a stable code, a
 //! message and a remedy that names the setting to change.
 
+use crate::remedy::Remedy;
 use crate::settings::{LoginCredentials, Settings};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,7 +17,7 @@ pub struct Diagnostic {
     pub code: &'static str,
     pub severity: Severity,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
     /// The setting key (or message field) the finding is about, for a panel to show it
     /// next to that field.
     pub field: Option<&'static str>,
@@ -38,7 +39,7 @@ impl Diagnostic {
         code: &'static str,
         severity: Severity,
         message: impl Into<String>,
-        remedy: impl Into<String>,
+        remedy: impl Into<Remedy>,
     ) -> Self {
         Self {
             code,
@@ -135,7 +136,7 @@ pub fn send_as_denied_risk(settings: &Settings) -> Option<Diagnostic> {
                 labels.join(" and ")
             ),
             format!(
-                "Set {} to [No] ({FROM_ADDRESS_PAGE}). If the sender address is an alias or proxy address of the account, declare it with from.alias-sender = yes instead.",
+                "Set {} to [No] ({FROM_ADDRESS_PAGE}). If the sender address is an alias or proxy address of the account, set [Sender is an alias or proxy address of the signed-in account] to [Yes] instead.",
                 labels.join(" and ")
             ),
         )
@@ -295,7 +296,7 @@ pub fn smtp_failure(err: &crate::smtp::SmtpError, sender: &Sender, attempt: u32)
         None => (
             err.code(),
             format!("{err}."),
-            err.remedy(),
+            err.remedy().into(),
             Retry::ByReplyCode,
         ),
     };
@@ -322,11 +323,11 @@ enum Retry {
 struct Found {
     code: &'static str,
     message: String,
-    remedy: String,
+    remedy: Remedy,
     retry: Retry,
 }
 
-fn found(code: &'static str, message: impl Into<String>, remedy: impl Into<String>) -> Found {
+fn found(code: &'static str, message: impl Into<String>, remedy: impl Into<Remedy>) -> Found {
     Found {
         code,
         message: message.into(),
@@ -338,7 +339,7 @@ fn found(code: &'static str, message: impl Into<String>, remedy: impl Into<Strin
 /// What the From Address policy should say to stop SendAsDenied, for remedies.
 fn from_policy_advice() -> String {
     format!(
-        "In {FROM_ADDRESS_PAGE}, set [Allow Guest Users to Edit [From:] Field] to [No] and [Edit [From:] Field when Authorization is not Required] to [No]; or, if the sender is an alias or proxy address of the account, declare it (from.alias-sender = yes) after adding it in the Exchange admin center."
+        "In {FROM_ADDRESS_PAGE}, set [Allow Guest Users to Edit [From:] Field] to [No] and [Edit [From:] Field when Authorization is not Required] to [No]; or, if the sender is an alias or proxy address of the account, set [Sender is an alias or proxy address of the signed-in account] to [Yes] after adding it in the Exchange admin center."
     )
 }
 
@@ -366,10 +367,15 @@ fn classify(
                 format!(
                     "Exchange Online refused the sign-in as {device_email}: the Device Email Address is not the signed-in account's UPN."
                 ),
-                format!(
-                    "Set the Device Email Address to {} in the [Device Details] (or [Description]) dialog box of CentreWare Internet Services, then send again.",
-                    sender.upn.unwrap_or_default()
-                ),
+                {
+                    let upn = sender.upn.unwrap_or_default();
+                    Remedy::each(
+                        format!(
+                            "Set the Device Email Address to {upn} in the [Device Details] (or [Description]) dialog box, then send again."
+                        ),
+                        format!("Run `mfp-host settings set device-email {upn}`, then send again."),
+                    )
+                },
             )
         }
         (535, _) => found(
@@ -380,7 +386,7 @@ fn classify(
         (530, Some((5, 7, 0))) => found(
             "smtp-starttls-required",
             "The server requires STARTTLS before sign-in.",
-            "Check [SMTP Server] and [Port Number for sending Email]: Exchange Online/Outlook.com uses smtp.office365.com, port 587. Something between the device and the server may be stripping STARTTLS.",
+            "Check [SMTP Server IP Address / Host Name] and [Port Number for sending Email]: Exchange Online/Outlook.com uses smtp.office365.com, port 587. Something between the device and the server may be stripping STARTTLS.",
         ),
         (530, _) => found(
             "smtp-not-authenticated",
@@ -494,12 +500,17 @@ fn personal_sign_in_refused(sender: &Sender) -> Found {
         .or(sender.upn)
         .filter(|own| !own.eq_ignore_ascii_case(device_email));
     let remedy = match own {
-        Some(own) => format!(
-            "Personal Microsoft accounts (Outlook.com) sign in with their own address only: set the Device Email Address to {own} in the [Device Details] (or [Description]) dialog box, then send again."
+        Some(own) => Remedy::each(
+            format!(
+                "Personal Microsoft accounts (Outlook.com) sign in with their own address only: set the Device Email Address to {own} in the [Device Details] (or [Description]) dialog box, then send again."
+            ),
+            format!(
+                "Personal Microsoft accounts (Outlook.com) sign in with their own address only: run `mfp-host settings set device-email {own}`, then send again."
+            ),
         ),
-        None => format!(
+        None => Remedy::from(format!(
             "Sign in again with [Open Authentication Page] as {device_email}. If it still fails, sign in to https://account.microsoft.com with that account and check its Security settings: sign-in must not be blocked or waiting for a verification, and the account must be allowed to send mail from apps (Outlook.com > Settings > Mail > Sync email)."
-        ),
+        )),
     };
     found(
         "smtp-auth-personal-account",

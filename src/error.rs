@@ -1,6 +1,7 @@
 //! The refusal every panel call can return: typed by kind, naming the field, with a
 //! stable code, a message and a remedy (DESIGN.md, "Conventions").
 
+use crate::remedy::Remedy;
 use crate::storage::StoreError;
 
 /// What kind of refusal; mirrors `panel-error-kind` in `wit/types.wit`.
@@ -22,7 +23,7 @@ pub struct PanelError {
     pub field: Option<String>,
     pub code: &'static str,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
     /// The other refusals of the same Apply, one per field, in the order the fields
     /// were checked: an administrator sees every invalid field at once.
     pub more: Vec<PanelError>,
@@ -34,7 +35,7 @@ impl PanelError {
         field: Option<&str>,
         code: &'static str,
         message: impl Into<String>,
-        remedy: impl Into<String>,
+        remedy: impl Into<Remedy>,
     ) -> Self {
         Self {
             kind,
@@ -67,7 +68,7 @@ impl PanelError {
         field: &str,
         code: &'static str,
         message: impl Into<String>,
-        remedy: impl Into<String>,
+        remedy: impl Into<Remedy>,
     ) -> Self {
         Self::new(
             PanelErrorKind::InvalidValue,

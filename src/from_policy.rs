@@ -79,9 +79,8 @@ pub fn check(
                 field.label()
             ),
             format!(
-                "Log in again once the Address Book (LDAP) server answers, or ask the administrator to fix the LDAP search or set [{}] ({}, {FROM_ADDRESS_PAGE}) to [Yes].",
+                "Log in again once the Address Book (LDAP) server answers, or ask the administrator to fix the LDAP search or set [{}] ({FROM_ADDRESS_PAGE}) to [Yes].",
                 field.label(),
-                field.as_str()
             ),
         ));
     }
@@ -97,9 +96,8 @@ pub fn check(
                 field.label()
             ),
             format!(
-                "Leave From empty to send as {device_email}, or ask the administrator to set [{}] ({}, {FROM_ADDRESS_PAGE}) to [Yes]. (Allowing edits risks SendAsDenied from Exchange Online.)",
+                "Leave From empty to send as {device_email}, or ask the administrator to set [{}] ({FROM_ADDRESS_PAGE}) to [Yes]. (Allowing edits risks SendAsDenied from Exchange Online.)",
                 field.label(),
-                field.as_str()
             ),
         ));
     }
@@ -173,7 +171,19 @@ mod tests {
             let d = check(&closed(), user, EDIT, DEVICE).unwrap_err();
             let field = user.edit_field();
             assert!(d.message.contains(field.label()), "{user:?}: {}", d.message);
-            assert!(d.remedy.contains(field.as_str()), "{user:?}: {}", d.remedy);
+            // The web panel names the field by its label, the command line by its key.
+            assert!(
+                d.remedy.web_panel().contains(field.label()),
+                "{user:?}: {}",
+                d.remedy
+            );
+            assert!(
+                d.remedy
+                    .command_line()
+                    .contains(&format!("`{}`", field.as_str())),
+                "{user:?}: {}",
+                d.remedy.command_line()
+            );
             assert!(d.remedy.contains(&format!("send as {DEVICE}")));
         }
     }
@@ -199,7 +209,11 @@ mod tests {
                 d.message
                     .contains(SettingKey::FromAuthSendDespiteLdapFailure.label())
             );
-            assert!(d.remedy.contains("from.auth-send-despite-ldap-failure"));
+            assert!(
+                d.remedy
+                    .command_line()
+                    .contains("from.auth-send-despite-ldap-failure")
+            );
         }
         // The other users are not concerned by that field.
         for user in [

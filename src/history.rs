@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Diagnostic, Severity};
+use crate::remedy::Remedy;
 use crate::settings::Origin;
 use crate::storage::{self, Guard, Storage, StoreError, Write};
 
@@ -61,7 +62,7 @@ pub struct Diagnosis {
     #[serde(with = "severity_text")]
     pub severity: Severity,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
     #[serde(default)]
     pub field: Option<String>,
 }
@@ -72,7 +73,7 @@ impl From<&Diagnostic> for Diagnosis {
             code: d.code.to_owned(),
             severity: d.severity,
             message: bounded(&d.message),
-            remedy: bounded(&d.remedy),
+            remedy: d.remedy.map(bounded),
             field: d.field.map(str::to_owned),
         }
     }
@@ -164,13 +165,26 @@ impl History {
 }
 
 /// Every kept entry, newest first (in the order they were recorded, whatever the clocks
-/// of the callers said).
+/// of the callers said), with the sends whose outcome was never recorded
+/// ([`crate::mailer::journal`]: "may have been delivered") placed by their time: those
+/// are not kept here yet, but the administrator must see them from the first look after
+/// a restart.
 pub fn events(storage: &impl Storage) -> Result<Vec<Event>, StoreError> {
-    let Some(bytes) = storage.get(HISTORY_KEY)? else {
-        return Ok(Vec::new());
+    let mut events = match storage.get(HISTORY_KEY)? {
+        None => Vec::new(),
+        Some(bytes) => {
+            let history: History = storage::decode(HISTORY_KEY, &bytes)?;
+            history.events.into_iter().rev().collect()
+        }
     };
-    let history: History = storage::decode(HISTORY_KEY, &bytes)?;
-    Ok(history.events.into_iter().rev().collect())
+    for unsettled in crate::mailer::journal::unsettled_events(storage)?.into_iter().rev() {
+        let at = events
+            .iter()
+            .position(|e| e.at <= unsettled.at)
+            .unwrap_or(events.len());
+        events.insert(at, unsettled);
+    }
+    Ok(events)
 }
 
 /// Appends `event` on its own, after the outcome it records is known. Never fails: a

@@ -11,6 +11,7 @@ pub mod mailer;
 pub mod mime;
 pub mod oauth;
 pub mod panel;
+pub mod remedy;
 pub mod settings;
 pub mod signin;
 pub mod smtp;
@@ -90,7 +91,7 @@ mod wasm {
             field: err.field,
             code: err.code.to_owned(),
             message: err.message,
-            remedy: err.remedy,
+            remedy: remedy(err.remedy),
             more: err
                 .more
                 .into_iter()
@@ -99,9 +100,17 @@ mod wasm {
                     field: e.field,
                     code: e.code.to_owned(),
                     message: e.message,
-                    remedy: e.remedy,
+                    remedy: remedy(e.remedy),
                 })
                 .collect(),
+        }
+    }
+
+    fn remedy(r: crate::remedy::Remedy) -> wit::Remedy {
+        let (web_panel, command_line) = r.into_parts();
+        wit::Remedy {
+            web_panel,
+            command_line,
         }
     }
 
@@ -118,7 +127,7 @@ mod wasm {
             code: d.code.to_owned(),
             severity: severity(d.severity),
             message: d.message,
-            remedy: d.remedy,
+            remedy: remedy(d.remedy),
             field: d.field.map(str::to_owned),
             fix: d.fix.map(|fix| wit::Fix {
                 label: fix.label,
@@ -225,7 +234,7 @@ mod wasm {
                 code: d.code,
                 severity: severity(d.severity),
                 message: d.message,
-                remedy: d.remedy,
+                remedy: remedy(d.remedy),
                 field: d.field,
                 fix: None,
             }),
@@ -464,7 +473,7 @@ mod wasm {
                             code: failure.code,
                             severity: wit::Severity::Error,
                             message: failure.message,
-                            remedy: failure.remedy,
+                            remedy: remedy(failure.remedy),
                             field: None,
                             fix: None,
                         },

@@ -1,7 +1,11 @@
 //! Sending a scan as mail: the preconditions (each refused before any connection), a
 //! valid access token, the MIME message streamed from the host's attachments, and the
 //! SMTP session (STARTTLS, AUTH XOAUTH2) driven over the host's connection. Every failure
-//! comes back explained ([`crate::diagnose::smtp_failure`]).
+//! comes back explained ([`crate::diagnose::smtp_failure`]). A send whose message went
+//! out in full is journaled until its outcome is recorded ([`journal`]), so a device that
+//! dies before the server's verdict still says the message may have been delivered.
+
+pub mod journal;
 
 use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
 use crate::diagnose::{self, Diagnostic, Severity};
@@ -9,6 +13,7 @@ use crate::from_policy::{self, WalkUpUser};
 use crate::history;
 use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
 use crate::oauth;
+use crate::remedy::Remedy;
 use crate::settings::{LoginCredentials, Settings};
 use crate::smtp::{self, Envelope, Event, Session, SessionConfig, Timeouts};
 use crate::storage::{self, Storage};
@@ -138,7 +143,7 @@ fn refuse_at(
     field: &'static str,
     code: &'static str,
     message: impl Into<String>,
-    remedy: impl Into<String>,
+    remedy: impl Into<Remedy>,
 ) -> SendFailure {
     Diagnostic::new(code, Severity::Error, message, remedy)
         .about(field)
@@ -148,7 +153,7 @@ fn refuse_at(
 fn refuse(
     code: &'static str,
     message: impl Into<String>,
-    remedy: impl Into<String>,
+    remedy: impl Into<Remedy>,
 ) -> SendFailure {
     Diagnostic::new(code, Severity::Error, message, remedy).into()
 }
@@ -173,7 +178,7 @@ pub fn check_preconditions(
             "service-provider",
             "provider-not-exchange-online",
             "[Service Provider] is not [Exchange Online/Outlook.com]; this device sends with OAuth 2.0 only through Exchange Online/Outlook.com.",
-            "Select [Exchange Online/Outlook.com] in [Service Provider] (Properties > Connectivity > Protocols > SMTP Server > General), click [Apply] and sign in.",
+            "Select [Exchange Online/Outlook.com] in [Service Provider], click [Apply], then click [Open Authentication Page].",
         ));
     }
     // S6: Remotely Authenticated User cannot authenticate to Exchange Online.
@@ -218,7 +223,9 @@ pub fn check_preconditions(
     .map_err(|refusal| SendFailure::from(refusal.about("from")))
 }
 
-/// The message body as chunks, read lazily from the host's attachments.
+/// The message body as chunks, read lazily from the host's attachments. Each chunk is
+/// written into one buffer that every chunk reuses, so a scan's base64 is not allocated
+/// anew for each piece.
 struct BodySource<'a, A: Attachments> {
     files: &'a A,
     head: Option<Vec<u8>>,
@@ -226,12 +233,16 @@ struct BodySource<'a, A: Attachments> {
     writer: Option<MessageWriter>,
     current: Option<(u32, u64, AttachmentWriter)>,
     done: bool,
+    buffer: Vec<u8>,
 }
 
 impl<A: Attachments> BodySource<'_, A> {
-    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SendFailure> {
+    /// The next piece of the message, or `None` after the last.
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>, SendFailure> {
+        self.buffer.clear();
         if let Some(head) = self.head.take() {
-            return Ok(Some(head));
+            self.buffer = head;
+            return Ok(Some(&self.buffer));
         }
         if let Some((id, offset, mut part)) = self.current.take() {
             let chunk = self
@@ -241,11 +252,12 @@ impl<A: Attachments> BodySource<'_, A> {
             if chunk.is_empty() {
                 let (writer, tail) = part.finish();
                 self.writer = Some(writer);
-                return Ok(Some(tail));
+                self.buffer.extend_from_slice(&tail);
+                return Ok(Some(&self.buffer));
             }
-            let lines = part.write(&chunk);
+            part.write_into(&chunk, &mut self.buffer);
             self.current = Some((id, offset + chunk.len() as u64, part));
-            return Ok(Some(lines));
+            return Ok(Some(&self.buffer));
         }
         let Some(writer) = self.writer.take() else {
             return Ok(None);
@@ -254,11 +266,13 @@ impl<A: Attachments> BodySource<'_, A> {
             Some((id, attachment, _)) => {
                 let (part, head) = writer.attachment(&attachment);
                 self.current = Some((id, 0, part));
-                Ok(Some(head))
+                self.buffer.extend_from_slice(&head);
+                Ok(Some(&self.buffer))
             }
             None if !self.done => {
                 self.done = true;
-                Ok(Some(writer.finish()))
+                self.buffer.extend_from_slice(&writer.finish());
+                Ok(Some(&self.buffer))
             }
             None => Ok(None),
         }
@@ -274,7 +288,9 @@ fn attachment_failed(why: String) -> SendFailure {
 }
 
 /// Sends `message` at `now`. `random` seeds the Message-ID and the MIME boundary. The
-/// outcome is recorded in the history (never the message's subject, body or addresses).
+/// outcome is recorded in the history (never the message's subject, body or addresses),
+/// in the commit that deletes the send's journal entry; sends abandoned earlier (see
+/// [`journal::settle_abandoned`]) are recorded first.
 pub fn send(
     s: &impl Storage,
     http: &impl Http,
@@ -284,10 +300,21 @@ pub fn send(
     random: [u8; 32],
     now: u64,
 ) -> Result<SendReport, SendFailure> {
-    let mut written = None;
-    let result = attempt(s, http, smtp, files, message, random, now, &mut written);
-    history::append(s, &send_event(message, written, &result, now));
+    journal::settle_abandoned(s, now);
+    let mut progress = Progress::default();
+    let result = attempt(s, http, smtp, files, message, random, now, &mut progress);
+    let event = send_event(message, progress.written, &result, now);
+    journal::settle(s, progress.journaled.as_ref(), &event);
     result
+}
+
+/// What an attempt got to, for its history entry and journal.
+#[derive(Default)]
+struct Progress {
+    /// The Message-ID and size, once the message is written.
+    written: Option<(String, u64)>,
+    /// The journal entry committed before the final dot, if one was.
+    journaled: Option<journal::InFlight>,
 }
 
 /// The history entry of one send attempt: how many recipients, the message's size and
@@ -346,7 +373,8 @@ fn send_event(
         .with_server_reply(failure.server_reply.as_deref())
 }
 
-/// One send attempt; `written` learns the Message-ID and size once the message is.
+/// One send attempt; `progress` learns the Message-ID and size once the message is
+/// written, and the journal entry once the final dot is due.
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     s: &impl Storage,
@@ -356,7 +384,7 @@ fn attempt(
     message: &OutgoingMessage,
     random: [u8; 32],
     now: u64,
-    written: &mut Option<(String, u64)>,
+    progress: &mut Progress,
 ) -> Result<SendReport, SendFailure> {
     let settings = storage::load_settings(s).map_err(|e| SendFailure::from(Diagnostic::from(e)))?;
     let signed_in = storage::has_grant(s).map_err(|e| SendFailure::from(Diagnostic::from(e)))?;
@@ -394,7 +422,7 @@ fn attempt(
     .map_err(mime_failed)?;
     let message_id = message_id_of(&head);
     let size = estimated_size(&writer, &head, &attachments);
-    *written = Some((message_id.clone(), size));
+    progress.written = Some((message_id.clone(), size));
 
     // Only now, with everything checked, is a token fetched (and maybe refreshed).
     let (tokens, account) =
@@ -432,6 +460,7 @@ fn attempt(
         writer: Some(writer),
         current: None,
         done: false,
+        buffer: Vec::new(),
     };
 
     // The host grants the destination its store record names: make sure it is current.
@@ -485,8 +514,21 @@ fn attempt(
                 session.tls_established().map_err(|e| protocol(&e))?;
             }
             Event::SendBody => match body.next_chunk()? {
-                Some(chunk) => session.write_body(&chunk).map_err(|e| protocol(&e))?,
-                None => session.finish_body().map_err(|e| protocol(&e))?,
+                Some(chunk) => session.write_body(chunk).map_err(|e| protocol(&e))?,
+                None => {
+                    // The final dot hands the message over: journal it first, so that a
+                    // device that dies before the verdict still knows it may have gone.
+                    let entry = journal::InFlight {
+                        message_id: message_id.clone(),
+                        recipients: message.to.len(),
+                        size,
+                        attempt: message.attempt,
+                        started_at: now,
+                        server: format!("{}:{}", settings.smtp_server, settings.send_port),
+                    };
+                    progress.journaled = journal::begin(s, &entry).then_some(entry);
+                    session.finish_body().map_err(|e| protocol(&e))?
+                }
             },
             Event::Sent(report) => {
                 return Ok(SendReport {

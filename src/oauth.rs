@@ -6,6 +6,7 @@
 use crate::capabilities::{Http, HttpReply};
 use crate::diagnose::{Diagnostic, Severity};
 use crate::history::{self, EventKind};
+use crate::remedy::Remedy;
 use crate::settings::Settings;
 use crate::signin::{
     self, Account, DeviceFlow, FLOW_KEY, PollOutcome, PollStep, SigninConfig, SigninErrorKind,
@@ -77,7 +78,7 @@ pub struct FailedSignIn {
     pub version: storage::RecordVersion<{ storage::records::FAILED_SIGN_IN }>,
     pub code: String,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
     pub failed_at: u64,
 }
 

@@ -150,7 +150,7 @@ pub fn control_panel_view(storage: &impl Storage) -> Result<ControlPanelView, Pa
         login_credentials: s.login_credentials,
         smtp_edits_enabled: !exchange,
         notice: exchange.then(|| {
-            "Exchange Online/Outlook.com is set up in CentreWare Internet Services. Entering a server name here changes [Service Provider] to [Not Selected].".to_owned()
+            "Exchange Online/Outlook.com is set up on the web panel. Entering a server name here changes [Service Provider] to [Not Selected].".to_owned()
         }),
     })
 }

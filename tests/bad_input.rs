@@ -16,7 +16,7 @@ fn assert_refused_and_unchanged(
         (kind, code, Some(field)),
         "{pairs:?}"
     );
-    assert!(!err.message.is_empty() && !err.remedy.is_empty());
+    assert!(!err.message.is_empty() && !err.remedy.web_panel.is_empty());
     assert_eq!(
         t.device.settings().unwrap(),
         before,
@@ -82,7 +82,7 @@ fn unknown_keys_are_refused_listing_the_known_ones() {
         "smtp-host",
     );
     let err = refusal(t.web(&[("bogus", "1")]).unwrap_err());
-    assert!(err.remedy.contains("service-provider"));
+    assert!(err.remedy.web_panel.contains("service-provider"));
 }
 
 #[test]

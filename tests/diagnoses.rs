@@ -89,18 +89,18 @@ fn check(case: Case, rig: &Rig, failure: &SendError, read: u64, want: &Expected)
     );
     for part in want.remedy {
         assert!(
-            d.remedy.contains(part),
+            d.remedy.web_panel.contains(part),
             "{}: {part:?} in {}",
             case.name(),
-            d.remedy
+            d.remedy.web_panel
         );
     }
     for part in want.not_in_remedy {
         assert!(
-            !d.remedy.contains(part),
+            !d.remedy.web_panel.contains(part),
             "{}: no {part:?} in {}",
             case.name(),
-            d.remedy
+            d.remedy.web_panel
         );
     }
     assert_eq!(failure.retry_after(), None, "{}: permanent", case.name());
@@ -302,7 +302,7 @@ fn send_as_denied_after_data_in_either_wording_is_diagnosed_as_send_as_denied() 
                 remedy: &[
                     FROM_ADDRESS_PAGE,
                     "[Edit [From:] Field when Authorization is not Required] to [No]",
-                    "from.alias-sender",
+                    "[Sender is an alias or proxy address of the signed-in account] to [Yes]",
                 ],
                 not_in_remedy: &["wait"],
                 after_data: true,
@@ -445,10 +445,11 @@ fn each_from_policy_field_decides_for_its_own_user_and_refusals_never_connect() 
             (Some((code, field)), Err(failure)) => {
                 let d = &failure.diagnosis();
                 assert_eq!(d.code, code, "case {i}: {d:?}");
+                // The command line names the setting by its key.
                 assert!(
-                    d.remedy.contains(field),
+                    d.remedy.command_line.contains(field),
                     "case {i}: names {field}: {}",
-                    d.remedy
+                    d.remedy.command_line
                 );
                 assert_eq!(failure.server_reply(), None, "case {i}");
                 assert_eq!(failure.retry_after(), None, "case {i}");
@@ -483,7 +484,7 @@ fn a_421_is_a_temporary_server_condition_not_the_concurrency_limit() {
         "{}",
         d.message
     );
-    for text in [&d.message, &d.remedy] {
+    for text in [&d.message, &d.remedy.web_panel, &d.remedy.command_line] {
         assert!(!text.contains("concurrent"), "{text}");
     }
     assert_eq!(failure.retry_after(), Some(30), "temporary: retried");

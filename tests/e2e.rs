@@ -27,6 +27,7 @@ use mfp_host::bindings::types::Diagnostic;
 use mfp_host::capabilities::attachments::AttachmentSet;
 use mfp_host::capabilities::net::SigninOverrides;
 use mfp_host::device::{Device, DeviceError};
+use mfp_smtp_oauth::remedy::{command_line_words, web_panel_words};
 use sha2::{Digest, Sha256};
 
 // --- The scenario catalogue -----------------------------------------------------------
@@ -90,7 +91,9 @@ enum Ending {
 struct Failure {
     code: String,
     message: String,
+    /// The remedy in the web panel's words and in the command line's.
     remedy: String,
+    command_line_remedy: String,
     server_reply: Option<String>,
     retried: bool,
     /// The device asks for a sign-in (the send's `sign-in-required` case).
@@ -102,7 +105,8 @@ impl Failure {
         Self {
             code: d.code.clone(),
             message: d.message.clone(),
-            remedy: d.remedy.clone(),
+            remedy: d.remedy.web_panel.clone(),
+            command_line_remedy: d.remedy.command_line.clone(),
             server_reply: None,
             retried: false,
             sign_in_required: false,
@@ -129,7 +133,8 @@ impl Failure {
                 Self {
                     code: format!("(device error) {code}"),
                     message,
-                    remedy,
+                    remedy: remedy.web_panel,
+                    command_line_remedy: remedy.command_line,
                     server_reply: None,
                     retried: false,
                     sign_in_required: false,
@@ -341,8 +346,22 @@ fn check_failure(entry: &ScenarioCase, code: &str, failure: &Failure, problems: 
             ));
         }
     }
-    if failure.remedy.is_empty() {
+    if failure.remedy.is_empty() || failure.command_line_remedy.is_empty() {
         problems.push("no remedy".into());
+    }
+    // Each surface gets the remedy in its own words: no button or page at the terminal,
+    // no command or setting key on the web panel.
+    if let Some(words) = web_panel_words(&failure.command_line_remedy) {
+        problems.push(format!(
+            "the command line's remedy says {words:?}: {}",
+            failure.command_line_remedy
+        ));
+    }
+    if let Some(words) = command_line_words(&failure.remedy) {
+        problems.push(format!(
+            "the web panel's remedy says {words:?}: {}",
+            failure.remedy
+        ));
     }
     for words in entry.remedy {
         if !failure.remedy.contains(words) {
@@ -547,7 +566,10 @@ fn the_upn_as_device_email_address_fixes_a_primary_address_refusal() {
         .iter()
         .find(|w| w.code == "device-email-not-upn")
         .unwrap_or_else(|| panic!("S9 warning: {:?}", state.warnings));
-    assert!(warning.remedy.contains(&account.upn), "{warning:?}");
+    assert!(
+        warning.remedy.web_panel.contains(&account.upn),
+        "{warning:?}"
+    );
 
     // The fix the remedy names.
     device

@@ -52,7 +52,7 @@ fn server_and_send_port_are_refused_under_exchange_naming_the_field_but_receive_
     assert!(
         err.message.contains("SMTP Server") && err.message.contains("Exchange Online/Outlook.com")
     );
-    assert!(!err.remedy.is_empty());
+    assert!(!err.remedy.web_panel.is_empty());
 
     let err = refusal(t.web(&[("send-port", "25")]).unwrap_err());
     assert_eq!(
@@ -132,7 +132,7 @@ fn remotely_authenticated_user_is_switched_to_system_with_a_notice() {
         .find(|n| n.code == "login-credentials-switched-to-system")
         .unwrap();
     assert_eq!(notice.severity, Severity::Warning);
-    assert!(notice.remedy.contains("control panel"));
+    assert!(notice.remedy.web_panel.contains("control panel"));
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn remote_user_set_back_on_the_control_panel_is_diagnosed_as_an_error_naming_sys
     let found = t.device.diagnostics().unwrap();
     assert_eq!(found[0].code, "login-credentials-not-system");
     assert_eq!(found[0].severity, Severity::Error);
-    assert!(found[0].remedy.contains("[System]"));
+    assert!(found[0].remedy.web_panel.contains("[System]"));
 }
 
 #[test]

@@ -221,7 +221,7 @@ fn a_sign_in_approved_after_a_reset_a_provider_change_or_a_sign_out_stores_nothi
             diagnosis.message
         );
         assert!(
-            diagnosis.remedy.contains("[Open Authentication Page]"),
+            diagnosis.remedy.web_panel.contains("[Open Authentication Page]"),
             "{case}"
         );
         assert_eq!(

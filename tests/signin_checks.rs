@@ -64,7 +64,7 @@ fn refused(ms: &Microsoft, device: &Device, outcome: PollStatus) -> Diagnostic {
     }
     assert_eq!(value_of(device, "device-email"), "", "{diagnosis:?}");
     assert!(
-        !diagnosis.remedy.is_empty() && diagnosis.message.contains("nobody was signed in"),
+        !diagnosis.remedy.web_panel.is_empty() && diagnosis.message.contains("nobody was signed in"),
         "{diagnosis:?}"
     );
     diagnosis
@@ -263,7 +263,7 @@ fn a_device_clock_two_hours_ahead_is_diagnosed_not_blamed_on_the_token() {
     assert!(d.message.contains("date and time are wrong"), "{d:?}");
     assert!(d.message.contains("about 2 hours ahead of"), "{d:?}");
     assert!(d.message.contains("looks expired"), "{d:?}");
-    assert!(d.remedy.contains("NTP"), "{d:?}");
+    assert!(d.remedy.web_panel.contains("NTP"), "{d:?}");
 }
 
 #[test]
@@ -298,5 +298,5 @@ fn a_clock_off_by_half_an_hour_signs_in_with_a_warning() {
         warning.message.contains("about 30 minutes ahead of"),
         "{warning:?}"
     );
-    assert!(warning.remedy.contains("date and time"), "{warning:?}");
+    assert!(warning.remedy.web_panel.contains("date and time"), "{warning:?}");
 }

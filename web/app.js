@@ -1,6 +1,9 @@
 // The CentreWare-style panel of mfp-smtp-oauth. Plain JavaScript, no build step.
-// Every value, lock, notice and diagnosis comes from the device's JSON API
-// (web/API.md): this page decides nothing, it shows what the device says.
+// Every value, lock, notice and diagnosis comes from the device: this page decides
+// nothing, it shows what the device says. It talks to a backend with one set of
+// operations: the device's JSON API (web/API.md, `deviceBackend` below), or, in the
+// browser preview (web/preview), the same component running in the page
+// (`window.mfpBackend`), which answers in the same JSON shapes.
 'use strict';
 
 (function () {
@@ -71,6 +74,63 @@
     const c = state.serverClock;
     return c ? (c.ms + performance.now() - c.at) / 1000 : Date.now() / 1000;
   }
+
+  /**
+   * The device's JSON API as the panel's backend: one method per operation. A failure is
+   * thrown as an ApiError (`status`, `error`, `body`); another backend throws the same shape.
+   */
+  const deviceBackend = {
+    kind: 'device',
+    /** [Open Authentication Page] opens the verification page in a new tab. */
+    opensVerificationPage: true,
+    now: serverNow,
+    getSmtp: () => api('GET', '/api/v1/smtp'),
+    applySmtp: (changes) => api('POST', '/api/v1/smtp', { changes }),
+    getControlPanel: () => api('GET', '/api/v1/control-panel'),
+    applyControlPanel: (changes) => api('POST', '/api/v1/control-panel', { changes }),
+    getDiagnostics: () => api('GET', '/api/v1/diagnostics'),
+    getHistory: () => api('GET', '/api/v1/history'),
+    getAdminConsent: () => api('GET', '/api/v1/admin-consent'),
+    signinStart: () => api('POST', '/api/v1/signin'),
+    signinStatus: () => api('GET', '/api/v1/signin'),
+    signinCancel: () => api('POST', '/api/v1/signin/cancel'),
+    signOut: () => api('DELETE', '/api/v1/signin'),
+    logout: () => api('POST', '/api/v1/logout'),
+    /**
+     * Posts the test email asking for the device's event stream: `onEvent(name, data)` for
+     * each `attempt`, `progress` and `retry`; answers the `result` event's
+     * `{status, body, attempts, elapsed-ms}` (or a plain refusal's status and body).
+     * `message.attachments` are `{name, bytes}`.
+     */
+    async send(message, onEvent) {
+      const body = { ...message, attachments: message.attachments.map((a) => ({ name: a.name, 'data-base64': bytesToBase64(a.bytes) })) };
+      const response = await fetch('/api/v1/send', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (response.status === 401) {
+        window.location.assign('/login');
+        return null;
+      }
+      // A request refused before the send began (malformed input, CSRF) is plain JSON.
+      if (!(response.headers.get('Content-Type') || '').includes('text/event-stream')) {
+        let data = null;
+        try { data = JSON.parse(await response.text()); } catch (_) { data = null; }
+        return { status: response.status, body: data };
+      }
+      let result = null;
+      await readEvents(response, (name, data) => {
+        if (name === 'result') result = data;
+        else onEvent(name, data);
+      });
+      if (!result) throw new Error('the answer ended before the result');
+      return result;
+    },
+  };
+
+  const backend = window.mfpBackend || deviceBackend;
 
   // ---- small DOM helpers -------------------------------------------------------------
 
@@ -363,7 +423,7 @@
     const submit = form.querySelector('button[type=submit]');
     submit.disabled = true;
     try {
-      const outcome = await api('POST', '/api/v1/smtp', { changes });
+      const outcome = await backend.applySmtp(changes);
       setSettings(outcome.settings);
       // The Apply's answer carries the findings that follow from it.
       if (Array.isArray(outcome.diagnostics)) setDiagnostics(outcome.diagnostics);
@@ -380,7 +440,7 @@
   }
 
   async function loadSettings() {
-    const view = await api('GET', '/api/v1/smtp');
+    const view = await backend.getSmtp();
     setSettings(view.settings);
     if (Array.isArray(view.diagnostics)) setDiagnostics(view.diagnostics);
   }
@@ -425,13 +485,13 @@
   }
 
   async function loadDiagnostics() {
-    setDiagnostics(await api('GET', '/api/v1/diagnostics'));
+    setDiagnostics(await backend.getDiagnostics());
   }
 
   // ---- admin consent -----------------------------------------------------------------
 
   async function loadConsent() {
-    const consent = await api('GET', '/api/v1/admin-consent');
+    const consent = await backend.getAdminConsent();
     const link = $('consent-url');
     link.textContent = consent.url || '';
     if (consent.url) link.href = consent.url; else link.removeAttribute('href');
@@ -498,7 +558,7 @@
 
   function tickCountdown() {
     const node = $('countdown');
-    const left = Math.max(0, Math.floor(Number(node.dataset.expiresAt) - serverNow()));
+    const left = Math.max(0, Math.floor(Number(node.dataset.expiresAt) - backend.now()));
     node.textContent = String(Math.floor(left / 60)).padStart(2, '0') + ':' + String(left % 60).padStart(2, '0');
   }
 
@@ -509,7 +569,7 @@
 
   async function pollSignin() {
     try {
-      const status = await api('GET', '/api/v1/signin');
+      const status = await backend.signinStatus();
       const before = state.signin && state.signin.code;
       renderSignin(status);
       if (status.code !== 'sign-in-in-progress') {
@@ -569,7 +629,7 @@
   }
 
   async function loadSignin() {
-    const status = await api('GET', '/api/v1/signin');
+    const status = await backend.signinStatus();
     renderSignin(status);
     if (status.code === 'sign-in-in-progress' && !state.pollTimer) startPolling();
     if (status.code !== 'sign-in-in-progress') stopPolling();
@@ -620,17 +680,19 @@
     const button = $('open-auth');
     button.disabled = true;
     $('signin-outcome').hidden = true;
-    const tab = openAuthTab();
+    // The preview shows its own approval panel instead of a tab.
+    const tab = backend.opensVerificationPage ? openAuthTab() : null;
     try {
-      const code = await api('POST', '/api/v1/signin');
+      const code = await backend.signinStart();
       // The account signed in before stays signed in (and shown) while the new sign-in runs.
       const kept = before.account ? { account: before.account, warnings: before.warnings } : {};
       renderSignin({ code: 'sign-in-in-progress', ...kept, ...code });
       startPolling();
-      showAuthTab(tab, code['verification-uri']);
+      if (backend.opensVerificationPage) showAuthTab(tab, code['verification-uri']);
     } catch (err) {
       if (tab) tab.close();
       if (err.status === 401) return;
+      if (!err.error) throw err;
       const outcome = $('signin-outcome');
       outcome.replaceChildren(el('ul', { class: 'diagnostics', 'data-testid': 'signin-failure' },
         diagnosisItem({ severity: 'error', ...err.error }, 'signin-diagnosis')));
@@ -643,7 +705,7 @@
   /** Cancels the sign-in in progress; the device keeps any account signed in before. */
   async function cancelSignin() {
     try {
-      await api('POST', '/api/v1/signin/cancel');
+      await backend.signinCancel();
       stopPolling();
       await refreshAll();
     } catch (err) {
@@ -659,7 +721,7 @@
       'Sign Out');
     if (!go) return;
     try {
-      await api('DELETE', '/api/v1/signin');
+      await backend.signOut();
       stopPolling();
       await refreshAll();
     } catch (err) {
@@ -669,16 +731,11 @@
 
   // ---- send test email -----------------------------------------------------------------
 
-  function readBase64(file) {
-    return new Promise((resolve, reject) => {
-      const reader = new FileReader();
-      reader.onload = () => {
-        const url = String(reader.result);
-        resolve(url.slice(url.indexOf(',') + 1));
-      };
-      reader.onerror = () => reject(reader.error);
-      reader.readAsDataURL(file);
-    });
+  /** Bytes as base64 (the API's `data-base64`), in chunks that fit an argument list. */
+  function bytesToBase64(bytes) {
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(text);
   }
 
   /** A size as the component writes it in the history (1 kB = 1000 bytes). */
@@ -881,36 +938,12 @@
       const to = $('send-to').value.split(/[\s,;]+/).filter(Boolean);
       const attachments = [];
       for (const file of $('send-attachment').files) {
-        attachments.push({ name: file.name, 'data-base64': await readBase64(file) });
+        attachments.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
       }
       const message = { to, from: $('send-from').value.trim() || undefined, subject: $('send-subject').value, body: $('send-body').value, attachments };
-      const response = await fetch('/api/v1/send', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json' },
-        body: JSON.stringify(message),
-      });
-      if (response.status === 401) {
-        window.location.assign('/login');
-        return;
-      }
-      // A request refused before the send began (malformed input, CSRF) is plain JSON.
-      if (!(response.headers.get('Content-Type') || '').includes('text/event-stream')) {
-        let body = null;
-        try { body = JSON.parse(await response.text()); } catch (_) { body = null; }
-        showSendOutcome(view, response.status, body);
-        return;
-      }
-      let ended = false;
-      await readEvents(response, (name, data) => {
-        if (name === 'result') {
-          ended = true;
-          showSendOutcome(view, Number(data.status), data.body, Number(data.attempts) || 0, data['elapsed-ms']);
-        } else {
-          onSendEvent(view, name, data);
-        }
-      });
-      if (!ended) throw new Error('the answer ended before the result');
+      const result = await backend.send(message, (name, data) => onSendEvent(view, name, data));
+      if (!result) return;
+      showSendOutcome(view, Number(result.status), result.body, Number(result.attempts) || 0, result['elapsed-ms']);
     } catch (err) {
       showSendOutcome(view, 0, { error: {
         message: 'The connection to the device was lost before the send ended (' + err.message + ').',
@@ -949,7 +982,7 @@
   }
 
   async function loadHistory() {
-    const events = await api('GET', '/api/v1/history');
+    const events = await backend.getHistory();
     const list = Array.isArray(events) ? events : [];
     // The device lists them newest first; the page keeps its order.
     $('history-body').replaceChildren(...list.map(historyRow));
@@ -979,7 +1012,7 @@
   }
 
   async function loadControlPanel() {
-    renderControlPanel(await api('GET', '/api/v1/control-panel'));
+    renderControlPanel(await backend.getControlPanel());
   }
 
   function controlPanelChanges() {
@@ -1005,7 +1038,7 @@
       return;
     }
     try {
-      const outcome = await api('POST', '/api/v1/control-panel', { changes });
+      const outcome = await backend.applyControlPanel(changes);
       const notices = outcome.notices || [];
       message.className = 'touch-message ok';
       message.replaceChildren(...(notices.length
@@ -1080,7 +1113,7 @@
     $('cp-ok').addEventListener('click', controlPanelOk);
     $('cp-cancel').addEventListener('click', () => { $('cp-message').replaceChildren(); if (state.controlPanel) renderControlPanel(state.controlPanel); });
     $('logout').addEventListener('click', async () => {
-      try { await api('POST', '/api/v1/logout'); } catch (_) { /* going to the login page anyway */ }
+      try { await backend.logout(); } catch (_) { /* going to the login page anyway */ }
       window.location.assign('/login');
     });
 

@@ -113,6 +113,7 @@ fn main() {
             &native,
             mfp_smtp_oauth::settings::Origin::WebPanel,
             &change(i),
+            1_750_000_000,
         )
         .unwrap();
     });

@@ -1,13 +1,14 @@
 //! The device as integrators and tests use it: open a state dir, then call the panels.
 //! Each method is one call into a fresh component instance.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::bindings::mailer::{OutgoingMessage, SendError, SendReport};
 use crate::bindings::panel::Event;
 use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus, SigninError};
 use crate::bindings::types::{
-    ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, SettingChange, SettingEntry,
+    ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, Remedy, SettingChange,
+    SettingEntry,
 };
 use crate::capabilities::attachments::AttachmentSet;
 use crate::capabilities::net::{Net, NetConfig, SigninOverrides};
@@ -15,6 +16,7 @@ use crate::capabilities::store::DurableStore;
 use crate::runtime::compile_cache::CacheOutcome;
 use crate::runtime::component::ComponentSource;
 use crate::runtime::{CallError, CallGrants, Runtime, RuntimeOptions};
+use crate::state_dir::{self, StateDirProblem};
 
 /// The store record where the component keeps the SMTP server and port it sends to, as
 /// `host:port` text, written in the same commit as the settings. The host grants SMTP
@@ -58,9 +60,13 @@ pub enum DeviceError {
     /// The component misbehaved (trap, deadline, memory); the device stays usable.
     #[error(transparent)]
     Sandbox(#[from] CallError),
-    /// The state dir or its database could not be opened.
-    #[error("The state dir {path} cannot be used: {why}")]
-    StateDir { path: String, why: String },
+    /// The state dir or its database could not be opened, or is not trusted (another
+    /// user's, open to others, a key others may read); the problem carries the remedy.
+    #[error("The state dir {path} cannot be used: {problem}")]
+    StateDir {
+        path: String,
+        problem: StateDirProblem,
+    },
     /// A sign-in call failed; the error's case says what to do, its diagnosis how.
     #[error("{}", .0.diagnosis().message)]
     SigninFailed(SigninError),
@@ -78,7 +84,7 @@ pub enum DeviceError {
 
 impl DeviceError {
     /// A stable code, a message and a remedy, as every failure must carry.
-    pub fn diagnosis(&self) -> (String, String, String) {
+    pub fn diagnosis(&self) -> (String, String, Remedy) {
         match self {
             Self::Refused(e) => (e.code.clone(), e.message.clone(), e.remedy.clone()),
             Self::SigninFailed(e) => {
@@ -109,10 +115,10 @@ impl DeviceError {
                 self.to_string(),
                 "Report the component as faulty; the device keeps running and the next request uses a fresh instance.".into(),
             ),
-            Self::StateDir { .. } => (
-                "state-dir-unavailable".into(),
+            Self::StateDir { problem, .. } => (
+                problem.code().into(),
                 self.to_string(),
-                "Check that --state-dir exists, is writable by this user and has free space.".into(),
+                problem.remedy().into(),
             ),
             Self::Component { .. } => (
                 "component-invalid".into(),
@@ -135,12 +141,12 @@ impl Device {
     /// Opens the state dir (creating it private to this user) and loads the component.
     pub fn open(options: DeviceOptions) -> Result<Self, DeviceError> {
         let state_dir = &options.state_dir;
-        let state_error = |why: String| DeviceError::StateDir {
+        let state_error = |problem: StateDirProblem| DeviceError::StateDir {
             path: state_dir.display().to_string(),
-            why,
+            problem,
         };
-        create_private_dir(state_dir).map_err(|e| state_error(e.to_string()))?;
-        let store = DurableStore::open(state_dir).map_err(|e| state_error(e.to_string()))?;
+        state_dir::ensure_private_dir(state_dir).map_err(state_error)?;
+        let store = DurableStore::open(state_dir).map_err(|e| state_error(e.into_problem()))?;
         let component_error = |why: String| DeviceError::Component {
             source_name: options.component.describe(),
             why,
@@ -400,14 +406,4 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Creates `dir` (and parents) readable only by this user: it holds the database and
-/// compiled code that the host trusts.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }

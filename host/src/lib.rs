@@ -9,7 +9,8 @@
 //! - [`device`]: the typed device API, one method per component export;
 //! - [`frontend`]: the vocabulary both front ends share — serde views of the WIT records,
 //!   one classification of failures, the send loop;
-//! - [`cli`] and [`serve`]: the two front ends, side by side; neither imports the other.
+//! - [`cli`] and [`serve`]: the two front ends, side by side; neither imports the other;
+//! - [`state_dir`]: the trust checks every part that keeps files in the state dir shares.
 //!
 //! The host makes no decision of its own: every rule lives in the component.
 
@@ -20,5 +21,6 @@ pub mod device;
 pub mod frontend;
 pub mod runtime;
 pub mod serve;
+pub mod state_dir;
 
 pub use device::{Device, DeviceError, DeviceOptions};

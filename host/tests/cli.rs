@@ -478,6 +478,9 @@ fn one_json_diagnosis(out: &Output, code: &str) -> serde_json::Value {
 #[test]
 fn send_json_prints_exactly_one_json_object_whatever_fails() {
     let dir = tempfile::tempdir().unwrap();
+    // A state dir the host creates (0700): the temporary dir itself may be open to others,
+    // which the host would close with a warning on stderr.
+    let state = dir.path().join("state");
     let missing = dir.path().join("no-such-scan.pdf");
     let missing = missing.to_str().unwrap();
     let send = ["send", "--json", "--to", "alice@contoso.com"];
@@ -487,28 +490,28 @@ fn send_json_prints_exactly_one_json_object_whatever_fails() {
     let with = |extra: &[&'static str]| plus(&send, extra);
 
     // Malformed input, before the device is opened.
-    let out = mfp(dir.path(), &plus(&send, &["--attach", missing]));
+    let out = mfp(&state, &plus(&send, &["--attach", missing]));
     assert_eq!(out.status.code(), Some(2));
     let value = one_json_diagnosis(&out, "attachment-unreadable");
     assert_eq!(value["field"], "attach");
     let out = mfp(
-        dir.path(),
+        &state,
         &with(&["--user", "guest", "--ldap-search", "failed"]),
     );
     assert_eq!(out.status.code(), Some(2));
     one_json_diagnosis(&out, "usage");
-    let out = mfp(dir.path(), &with(&["--resolve", "no-port=1.2.3.4"]));
+    let out = mfp(&state, &with(&["--resolve", "no-port=1.2.3.4"]));
     assert_eq!(out.status.code(), Some(2));
     one_json_diagnosis(&out, "network-config-invalid");
 
     // The component's refusal before any connection.
-    let out = mfp(dir.path(), &send);
+    let out = mfp(&state, &send);
     assert_eq!(out.status.code(), Some(1));
     let value = one_json_diagnosis(&out, "provider-not-exchange-online");
     assert!(value.get("server-reply").is_some(), "{value}");
 
     // Without --json, stdout stays empty on failure.
-    let out = mfp(dir.path(), &["send", "--to", "alice@contoso.com"]);
+    let out = mfp(&state, &["send", "--to", "alice@contoso.com"]);
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
 }
 
@@ -627,4 +630,54 @@ fn every_invalid_field_of_one_apply_is_reported_with_its_remedy_and_nothing_chan
     assert!(err.contains("[Port Number for receiving Email]"), "{err}");
     assert!(err.contains("[Port Number for sending Email]"), "{err}");
     assert_eq!(settings_json(dir.path()), before, "nothing changed");
+}
+
+/// The command line's remedies name commands, setting keys and flags, never the web
+/// panel's buttons, labels or pages: the component words each remedy for both.
+#[test]
+fn remedies_at_the_terminal_name_commands_not_buttons() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mfp(
+        dir.path(),
+        &["settings", "set", "service-provider", "exchange-online"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Not signed in yet: sign in with `auth login`.
+    let out = mfp(dir.path(), &["diagnose"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("sign-in-required"), "{shown}");
+    assert!(
+        shown.contains("remedy: Run `mfp-host auth login`"),
+        "{shown}"
+    );
+    // Under Exchange Online Login Credentials must stay System: `settings set … system`.
+    let out = mfp(
+        dir.path(),
+        &[
+            "settings",
+            "set",
+            "login-credentials",
+            "remotely-authenticated-user",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("remedy: Run `mfp-host settings set login-credentials system`"),
+        "{err}"
+    );
+    // A web-only field from the control panel: change it with `settings set`.
+    let out = mfp(dir.path(), &["panel", "set", "tenant", "contoso.com"]);
+    let err = stderr(&out);
+    assert!(err.contains("`mfp-host settings set`"), "{err}");
+    for text in [shown.as_ref(), err.as_str()] {
+        for panel_word in [
+            "[Open Authentication Page]",
+            "[Apply]",
+            "Properties >",
+            "CentreWare",
+        ] {
+            assert!(!text.contains(panel_word), "{panel_word}: {text}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `mfp-host serve`'s door: the administrator's login (wrong password, sessions, logout),
-//! the Origin (CSRF) check, look-alike origins, the login rate limit, no `/demo/*` without
-//! `--demo`, and an access log that never names a password or a session.
+//! the Origin (CSRF) check, look-alike origins, failed logins slowed down without ever
+//! locking the administrator out, no `/demo/*` without `--demo`, and an access log that
+//! never names a password or a session.
 
 use serde_json::json;
 
@@ -109,8 +110,12 @@ fn the_panel_needs_the_administrator_and_refuses_cross_site_requests() {
     assert!(!log.contains(PASSWORD) && !log.contains(session), "{log}");
 }
 
+/// The growing delay's bound (`login_throttle::MAX_DELAY`): the longest any client waits.
+const MAX_DELAY_SECS: u64 = 30;
+
 #[test]
-fn failed_logins_are_rate_limited_and_nothing_fake_runs_without_demo() {
+fn failed_logins_slow_down_without_locking_the_administrator_out_and_nothing_fake_runs_without_demo()
+ {
     let server = Server::start(&[]);
     let origin = server.origin();
     let cookie = server.login();
@@ -133,34 +138,55 @@ fn failed_logins_are_rate_limited_and_nothing_fake_runs_without_demo() {
     assert_eq!(reply.status, 404);
 
     let wrong = json!({ "password": "guess" }).to_string();
-    for _ in 0..5 {
-        let reply = server.request(
-            "POST",
-            "/api/v1/login",
-            &[("Origin", &origin)],
-            Some(&wrong),
-        );
-        assert_eq!(reply.status, 401);
-    }
-    let reply = server.request(
-        "POST",
-        "/api/v1/login",
-        &[("Origin", &origin)],
-        Some(&wrong),
-    );
-    assert_eq!(reply.status, 429);
-    assert_eq!(reply.error_code(), "too-many-login-attempts");
-    let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&wait), "{wait}");
-    // Even the right password waits now.
     let right = json!({ "password": PASSWORD }).to_string();
-    let reply = server.request(
-        "POST",
-        "/api/v1/login",
-        &[("Origin", &origin)],
-        Some(&right),
-    );
+    let attempt =
+        |body: &str| server.request("POST", "/api/v1/login", &[("Origin", &origin)], Some(body));
+    // A few typos cost nothing; then each failure asks for a wait before the next try.
+    for _ in 0..3 {
+        assert_eq!(attempt(&wrong).status, 401);
+    }
+    let reply = attempt(&wrong);
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert_eq!(reply.error_code(), "too-many-login-attempts");
+    // The wait is for everyone at this address, the administrator too; hammering it
+    // does not lengthen it.
+    let mut longest = 0;
+    for _ in 0..20 {
+        let reply = attempt(&right);
+        assert_eq!(reply.status, 429, "{}", reply.body);
+        let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=MAX_DELAY_SECS).contains(&wait), "{wait}");
+        longest = longest.max(wait);
+    }
+    // Waiting as told, the guesser fails again and waits longer each time, never past the
+    // bound...
+    let wait_then = |body: &str| {
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(2 * MAX_DELAY_SECS);
+        loop {
+            let reply = attempt(body);
+            if reply.status != 429 {
+                return reply;
+            }
+            let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=MAX_DELAY_SECS).contains(&wait), "{wait}");
+            assert!(std::time::Instant::now() < deadline, "still waiting");
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+        }
+    };
+    assert_eq!(wait_then(&wrong).status, 401);
+    let reply = attempt(&right);
     assert_eq!(reply.status, 429);
+    let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        wait > longest.saturating_sub(1) && wait <= MAX_DELAY_SECS,
+        "{wait} after {longest}"
+    );
+    // ...and the administrator at the same address, waiting as told, logs in.
+    let reply = wait_then(&right);
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    // A success clears the record: the next typo costs nothing.
+    assert_eq!(attempt(&wrong).status, 401);
     // An existing session is not affected.
     assert_eq!(
         server

@@ -1,11 +1,12 @@
 //! The whole `--demo` flow of `mfp-host serve` in real time: Open Authentication Page, the
 //! demo's device-login page, the server's own sign-in timer finishing (or failing) the
-//! sign-in, a test email reaching the fake Exchange Online, scenarios, signing out.
+//! sign-in, a test email reaching the fake Exchange Online, scenarios, signing out; and
+//! the demo's own state dir, apart from the device's.
 
 use serde_json::{Value, json};
 
 mod support;
-use support::server::Server;
+use support::server::{Launch, Server, password_dir};
 
 #[test]
 fn the_demo_signs_in_sends_and_explains_failures() {
@@ -216,7 +217,20 @@ fn the_demo_signs_in_sends_and_explains_failures() {
     assert!(status.status.success(), "{status:?}");
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["code"], "sign-in-failed", "{status}");
-    assert_eq!(status["diagnosis"], failed["diagnosis"], "{status}");
+    // The same diagnosis, its remedy in each surface's own words.
+    for key in ["code", "severity", "message"] {
+        assert_eq!(
+            status["diagnosis"][key], failed["diagnosis"][key],
+            "{status}"
+        );
+    }
+    let web = failed["diagnosis"]["remedy"].as_str().unwrap();
+    let cli = status["diagnosis"]["remedy"].as_str().unwrap();
+    assert!(web.contains("[Open Authentication Page]"), "{web}");
+    assert!(
+        cli.contains("`mfp-host auth login`") && !cli.contains('['),
+        "{cli}"
+    );
     assert_eq!(status["account"], failed["account"], "{status}");
 
     // Signing out.
@@ -456,4 +470,60 @@ fn serve_demo_prints_the_command_line_that_runs_against_it() {
             .any(|m| m["subject"] == "Sent from the command line"),
         "{messages}"
     );
+}
+
+/// `serve --demo` without `--state-dir` keeps its state in a dir of its own (`demo/` in
+/// the default state dir): signing the demo in writes its fake tokens and fake Device
+/// Email Address there, never into the real device's state. (Issue #12: before, it wrote
+/// them into the device's.)
+#[test]
+fn serve_demo_keeps_its_own_state_apart_from_the_devices() {
+    let (dir, password_file) = password_dir();
+    let home = dir.path().join("home");
+    let xdg = dir.path().join("xdg-state");
+    let device_state = xdg.join("mfp-smtp-oauth");
+    let (home_s, xdg_s) = (home.display().to_string(), xdg.display().to_string());
+    let env = [
+        ("HOME", home_s.as_str()),
+        ("XDG_STATE_HOME", xdg_s.as_str()),
+    ];
+    let server = Server::launch(&Launch {
+        password_file: &password_file,
+        serve: &["--demo"],
+        env: &env,
+        ..Launch::default()
+    })
+    .unwrap();
+    let demo_state = std::fs::canonicalize(device_state.join("demo")).unwrap();
+    let line = server
+        .printed
+        .iter()
+        .find(|l| l.starts_with("demo: for the command line:"))
+        .unwrap();
+    assert!(
+        line.contains(&format!("--state-dir {}", demo_state.display())),
+        "{line}"
+    );
+    let cookie = server.login();
+    server.demo_sign_in(&cookie);
+    assert!(!server.setting(&cookie, "device-email").is_empty());
+    assert!(demo_state.join("state.sqlite3").exists());
+    // The device's own state dir holds the demo's dir and nothing else.
+    let entries: Vec<String> = std::fs::read_dir(&device_state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["demo"], "{entries:?}");
+    drop(server);
+    // The device (the same default state dir, without --demo) is not signed in and has
+    // no Device Email Address.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mfp-host"))
+        .args(["auth", "status", "--json"])
+        .envs(env)
+        .env_remove("MFP_LOG")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["code"], "signed-out", "{status}");
 }

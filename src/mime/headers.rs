@@ -42,7 +42,11 @@ pub(super) fn check_address(field: &str, address: &str) -> Result<(), MimeError>
     if address.contains(['<', '>', ',', ';', '"', '(', ')']) {
         return refuse("contains one of < > , ; \" ( )");
     }
-    match address.rsplit_once('@') {
+    // One `@` only: `a@evil.example@contoso.com` reads as a source route to some relays.
+    if address.matches('@').count() > 1 {
+        return refuse("contains more than one @");
+    }
+    match address.split_once('@') {
         Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
         _ => refuse("is not of the form name@domain"),
     }
@@ -182,10 +186,11 @@ fn utf8_pieces(text: &str, max: usize) -> impl Iterator<Item = &str> {
 /// `name="scan.pdf"` for plain ASCII names, RFC 2231 `name*=utf-8''…` (with
 /// `name*0*=`, `name*1*=` continuations when long) otherwise.
 pub(super) fn parameter(attribute: &str, value: &str) -> String {
+    // Measured once quoted: each `"` or `\` takes two characters on the line.
+    let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
     let plain = value.bytes().all(|b| (b' '..=b'~').contains(&b))
-        && value.len() + attribute.len() + 4 <= MAX_LINE_LEN;
+        && quoted.len() + attribute.len() + 4 <= MAX_LINE_LEN;
     if plain {
-        let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
         return format!("\r\n {attribute}=\"{quoted}\"");
     }
     let encoded = percent_encode(value);

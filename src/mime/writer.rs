@@ -179,6 +179,12 @@ impl AttachmentWriter {
         self.body.write(chunk)
     }
 
+    /// The same as [`AttachmentWriter::write`], appending the lines to `out`: a sender
+    /// reuses one buffer for every chunk of a large scan.
+    pub fn write_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.body.write_into(chunk, out);
+    }
+
     /// Ends the attachment: returns the message writer and the last line.
     pub fn finish(self) -> (MessageWriter, Vec<u8>) {
         (self.message, self.body.finish())

@@ -6,6 +6,8 @@
 //! Each test reads as a specification of one behaviour (DESIGN.md S6–S10, "Protocol facts").
 
 mod history;
+mod journal;
+mod remedies;
 mod rig;
 mod secrets;
 mod send;

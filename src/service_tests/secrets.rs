@@ -24,7 +24,8 @@ fn no_token_appears_in_any_diagnosis_report_or_debug_output() {
             format!("{f:?}"),
             format!("{f:#?}"),
             f.diagnosis.message.clone(),
-            f.diagnosis.remedy.clone(),
+            f.diagnosis.remedy.web_panel().to_owned(),
+            f.diagnosis.remedy.command_line().to_owned(),
         ] {
             assert!(
                 !text.contains(access) && !text.contains(&access[access.len() - 64..]),

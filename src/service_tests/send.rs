@@ -413,7 +413,19 @@ fn send_as_denied_after_data_in_either_wording_points_at_the_from_address_policy
                 .remedy
                 .contains("[Edit [From:] Field when Authorization is not Required] to [No]")
         );
-        assert!(f.diagnosis.remedy.contains("from.alias-sender"));
+        assert!(
+            f.diagnosis
+                .remedy
+                .contains("[Sender is an alias or proxy address of the signed-in account]")
+        );
+        assert!(
+            f.diagnosis
+                .remedy
+                .command_line()
+                .contains("`from.alias-sender` to `yes`"),
+            "{}",
+            f.diagnosis.remedy.command_line()
+        );
         assert_eq!(f.retry_after, None);
         assert!(rig.world.messages().is_empty());
     }

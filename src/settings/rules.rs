@@ -14,6 +14,7 @@ use super::{
 };
 use crate::diagnose::{self, Diagnostic, Severity};
 use crate::error::{PanelError, PanelErrorKind};
+use crate::remedy::Remedy;
 
 /// An accepted Apply.
 #[derive(Debug, PartialEq, Eq)]
@@ -274,7 +275,7 @@ pub fn reset_provider_on_server_entry(next: &mut Settings) -> Diagnostic {
         "provider-reset-by-control-panel",
         Severity::Warning,
         "An SMTP server name was entered on the control panel, so [Service Provider] is now [Not Selected] and the Exchange Online/Outlook.com account was signed out.",
-        "To send through Exchange Online/Outlook.com again, select it in [Service Provider] on the web panel, click [Apply] and sign in again.",
+        "To send through Exchange Online/Outlook.com again, select [Exchange Online/Outlook.com] in [Service Provider], click [Apply], then click [Open Authentication Page].",
     )
 }
 
@@ -300,7 +301,10 @@ pub fn check_control_panel_locked(changes: &BTreeMap<SettingKey, &str>) -> Resul
                 "[{}] cannot be changed on the control panel while {PROVIDER_LABEL}.",
                 key.label()
             ),
-            "Change it in CentreWare Internet Services (Properties > Connectivity > Protocols > SMTP Server > General).",
+            Remedy::each(
+                "Change it on the web panel (Properties > Connectivity > Protocols > SMTP Server > General).",
+                "Change it with `mfp-host settings set`, as the system administrator.",
+            ),
         )),
     }
 }
@@ -316,10 +320,13 @@ pub fn check_control_panel_key(key: SettingKey) -> Result<(), PanelError> {
         Some(key.as_str()),
         "web-panel-only",
         format!(
-            "[{}] is set in CentreWare Internet Services, not on the control panel.",
+            "[{}] is set on the web panel, not on the control panel.",
             key.label()
         ),
-        "Log in to CentreWare Internet Services as system administrator and change it there.",
+        Remedy::each(
+            "Log in to the web panel as system administrator and change it there.",
+            "Change it with `mfp-host settings set`, as the system administrator.",
+        ),
     ))
 }
 

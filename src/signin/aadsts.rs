@@ -218,7 +218,7 @@ fn by_aadsts(n: u32, reply: &ErrorReply, config: &SigninConfig) -> Option<Signin
                 "The application (client id {client}) is registered for a single tenant and cannot sign in through the tenant \"{}\". Microsoft said: {said}",
                 config.tenant
             ),
-            "Set [Tenant] (setting tenant) to your tenant's id or domain, such as contoso.onmicrosoft.com, then click [Open Authentication Page] again.".to_owned(),
+            "Set [Tenant] to your tenant's id or domain, such as contoso.onmicrosoft.com, then click [Open Authentication Page] again.".to_owned(),
         ),
         7000218 => err(
             K::Configuration,
@@ -244,7 +244,7 @@ fn by_aadsts(n: u32, reply: &ErrorReply, config: &SigninConfig) -> Option<Signin
             K::Configuration,
             "sign-in-tenant-not-found",
             format!("The tenant \"{}\" does not exist. Microsoft said: {said}", config.tenant),
-            "Set [Tenant] (setting tenant) to common, or to your tenant's id or domain, such as contoso.onmicrosoft.com.".to_owned(),
+            "Set [Tenant] to common, or to your tenant's id or domain, such as contoso.onmicrosoft.com.".to_owned(),
         ),
         _ => None,
     }

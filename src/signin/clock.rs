@@ -7,14 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Diagnostic, Severity};
+use crate::remedy::Remedy;
 
 /// How far the device's clock may be from the platform's before it is called wrong, and
 /// the leeway an id_token's times get: 5 minutes, the clock skew Microsoft's own token
 /// validation allows by default.
 pub const CLOCK_LEEWAY: u64 = 300;
-
-/// Where the device's date and time are set on the web panel.
-const DATE_AND_TIME: &str = "[Properties] > [General Setup] > [Date and Time]";
 
 /// The Unix time of an HTTP `Date` header value (IMF-fixdate, or the obsolete RFC 850 and
 /// asctime forms); `None` when it is absent or unreadable.
@@ -33,8 +31,14 @@ pub fn date_header(headers: &[(String, String)]) -> Option<u64> {
         .and_then(|(_, value)| parse_http_date(value))
 }
 
-/// Unix time as an HTTP date, e.g. `Mon, 30 Nov 2026 20:42:06 GMT`, for diagnoses.
+/// The last second an HTTP date can show, 9999-12-31 23:59:59 GMT (`httpdate` panics
+/// after it).
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// Unix time as an HTTP date, e.g. `Mon, 30 Nov 2026 20:42:06 GMT`, for diagnoses. Times
+/// from outside (an id_token's `nbf`) may lie past year 9999: they show as its last second.
 pub fn shown(unix: u64) -> String {
+    let unix = unix.min(LAST_HTTP_DATE);
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
 }
 
@@ -115,9 +119,10 @@ impl ClockSkew {
     }
 }
 
-fn remedy() -> String {
-    format!(
-        "Set the device's date and time ({DATE_AND_TIME}), or have it use an NTP server, then click [Open Authentication Page] again."
+fn remedy() -> Remedy {
+    Remedy::each(
+        "Set the device's date and time, or have it use an NTP server, then click [Open Authentication Page] again.",
+        "Set this machine's clock, or have it use an NTP server, then run `mfp-host auth login` again.",
     )
 }
 

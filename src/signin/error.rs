@@ -3,6 +3,7 @@
 //! quote Microsoft's error description, never a token or a device code.
 
 use crate::diagnose::{Diagnostic, Severity};
+use crate::remedy::Remedy;
 
 /// What kind of failure; each asks something different of the caller or the administrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct SigninError {
     pub aadsts: Option<u32>,
     pub code: &'static str,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
 }
 
 /// The remedy of every failure that only a new sign-in fixes.
@@ -61,7 +62,7 @@ impl SigninError {
         aadsts: Option<u32>,
         code: &'static str,
         message: impl Into<String>,
-        remedy: impl Into<String>,
+        remedy: impl Into<Remedy>,
     ) -> Self {
         Self {
             kind,

@@ -33,14 +33,11 @@ use super::clock::{CLOCK_LEEWAY, ClockSkew, shown as shown_time};
 use super::error::{SigninError, SigninErrorKind};
 use super::reply::JsonObject;
 use crate::diagnose::{Diagnostic, Fix, Severity};
+use crate::remedy::Remedy;
 use crate::storage::{RecordVersion, records};
 
 /// The tenant id of personal Microsoft accounts (Outlook.com, Hotmail, Live).
 pub const PERSONAL_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
-
-/// Where the Device Email Address is changed on the web panel (seed, S9).
-const DEVICE_DETAILS: &str =
-    "[Device Details] (or [Description]) dialog box of CentreWare Internet Services";
 
 /// base64url as JWTs use it (RFC 7515 2: no padding); padding is tolerated all the same.
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -185,7 +182,7 @@ impl Account {
                 "The Device Email Address {device_email} is not the signed-in account's UPN {upn}: sending email will fail with an authentication error."
             ),
             format!(
-                "Set the Device Email Address to {upn} (setting device-email, in the {DEVICE_DETAILS})."
+                "Set the Device Email Address to {upn} in the [Device Details] (or [Description]) dialog box."
             ),
         )
         .about("device-email")
@@ -211,9 +208,14 @@ fn claims_of(id_token: &str) -> Result<JsonObject, SigninError> {
 }
 
 /// What to do when the id_token does not fit the sign-in's application or tenant.
-const CHECK_CONFIGURATION: &str = "Check the tenant and client-id settings (and the host's --tenant and --client-id), and that the authority is the Microsoft identity platform with no proxy altering its replies; then click [Open Authentication Page] again.";
+fn check_configuration() -> Remedy {
+    Remedy::each(
+        "Check [Tenant] and [Application (client) ID], and that the device signs in at the Microsoft identity platform with no proxy altering its replies; then click [Open Authentication Page] again.",
+        "Check the tenant and client-id settings (and --tenant, --client-id and --authority), and that no proxy alters the identity platform's replies; then run `mfp-host auth login` again.",
+    )
+}
 
-fn rejected(code: &'static str, message: String, remedy: impl Into<String>) -> SigninError {
+fn rejected(code: &'static str, message: String, remedy: impl Into<Remedy>) -> SigninError {
     SigninError::new(
         SigninErrorKind::IdTokenRejected,
         None,
@@ -252,7 +254,7 @@ fn check_audience(claims: &JsonObject, client_id: &str) -> Result<(), SigninErro
         format!(
             "The sign-in's id_token was issued to {named}, not to this device's application (client id {client_id})"
         ),
-        CHECK_CONFIGURATION,
+        check_configuration(),
     ))
 }
 
@@ -303,9 +305,19 @@ fn check_tenant(tid: &str, tenant: &str) -> Result<(), SigninError> {
         format!(
             "The sign-in's id_token names {named}, which does not fit the tenant setting {tenant} ({which})"
         ),
-        format!(
-            "Sign in with an account of tenant {tenant}, or set the tenant setting to the account's tenant (or common). {CHECK_CONFIGURATION}"
-        ),
+        {
+            let check = check_configuration();
+            Remedy::each(
+                format!(
+                    "Sign in with an account of tenant {tenant}, or set [Tenant] to the account's tenant (or common). {}",
+                    check.web_panel()
+                ),
+                format!(
+                    "Sign in with an account of tenant {tenant}, or set the tenant setting to the account's tenant (or common). {}",
+                    check.command_line()
+                ),
+            )
+        },
     ))
 }
 
@@ -332,7 +344,7 @@ fn check_issuer(claims: &JsonObject, tid: &str) -> Result<(), SigninError> {
             quoted(tid),
             quoted(tid)
         ),
-        CHECK_CONFIGURATION,
+        check_configuration(),
     ))
 }
 
@@ -366,7 +378,7 @@ fn check_times(claims: &JsonObject, now: u64, skew: Option<ClockSkew>) -> Result
         return Err(rejected(
             "sign-in-id-token-expired",
             "The sign-in's id_token has no expiry time (`exp`)".to_owned(),
-            CHECK_CONFIGURATION,
+            check_configuration(),
         ));
     };
     let valid_from = match time_claim(claims, "nbf")? {
@@ -395,7 +407,10 @@ fn check_times(claims: &JsonObject, now: u64, skew: Option<ClockSkew>) -> Result
             d.remedy,
         ));
     }
-    let clock_remedy = "Check the device's date and time (or have it use an NTP server), and that no proxy replays old replies; then click [Open Authentication Page] again.";
+    let clock_remedy = Remedy::each(
+        "Check the device's date and time (or have it use an NTP server), and that no proxy replays old replies; then click [Open Authentication Page] again.",
+        "Check this machine's clock (or have it use an NTP server), and that no proxy replays old replies; then run `mfp-host auth login` again.",
+    );
     Err(if looks == "expired" {
         rejected(
             "sign-in-id-token-expired",
@@ -419,11 +434,12 @@ fn check_times(claims: &JsonObject, now: u64, skew: Option<ClockSkew>) -> Result
     })
 }
 
-/// Enough of an address to tell it from a phone number or a bare name.
+/// An address the Device Email Address setting itself accepts (one mailbox, no space or
+/// control character): claims come from outside, and S9 writes this one to the settings.
 fn is_address(value: &str) -> bool {
-    value
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+    !value.is_empty()
+        && crate::settings::values::parse_email(crate::settings::SettingKey::DeviceEmail, value)
+            .is_ok()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::id_token::{Account, Expected};
 use super::token::{TokenReply, TokenSet, device_token_request, read_token_reply};
 use super::{HttpRequest, SigninConfig};
 use crate::diagnose::{Diagnostic, Severity};
+use crate::remedy::Remedy;
 use crate::storage::{RecordVersion, records};
 
 /// What `slow_down` adds to the interval, for good (RFC 8628 3.5).
@@ -37,7 +38,7 @@ pub const FAILED_POLLS_SHOWN: u32 = 3;
 pub struct PollProblem {
     pub code: String,
     pub message: String,
-    pub remedy: String,
+    pub remedy: Remedy,
 }
 
 impl PollProblem {

@@ -35,7 +35,11 @@ pub fn check_address(field: &str, address: &str) -> Result<(), SmtpError> {
         };
         return refuse(what);
     }
-    match address.rsplit_once('@') {
+    // One `@` only: `a@evil.example@contoso.com` reads as a source route to some relays.
+    if address.matches('@').count() > 1 {
+        return refuse("contains more than one @");
+    }
+    match address.split_once('@') {
         Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
         _ => refuse("is not of the form name@domain"),
     }
@@ -202,6 +206,10 @@ mod tests {
         assert_eq!(address_error("nobody"), "is not of the form name@domain");
         assert_eq!(address_error("@x.com"), "is not of the form name@domain");
         assert_eq!(address_error("a@"), "is not of the form name@domain");
+        assert_eq!(
+            address_error("alice@evil.example@contoso.com"),
+            "contains more than one @"
+        );
         let long = format!("{}@x.com", "a".repeat(250));
         assert_eq!(address_error(&long), "is longer than 254 bytes");
     }

@@ -25,7 +25,8 @@ impl DotStuffer {
     /// Encodes one chunk of the message, appending the bytes to send to `out`.
     pub fn write(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + chunk.len() / 64 + 2);
-        // Copies runs between line breaks in bulk: a 25 MB scan is mostly such runs.
+        // Copies what needs no change in one run (a base64 body is one such run, however
+        // many lines it has) and handles the byte where the run stops, one at a time.
         while let Some(&first) = chunk.first() {
             if self.pending_cr {
                 self.pending_cr = false;
@@ -35,23 +36,31 @@ impl DotStuffer {
                     continue;
                 }
             }
-            if self.at_line_start && first == b'.' {
-                out.push(b'.');
-            }
-            let run = chunk
-                .iter()
-                .position(|&b| b == b'\r' || b == b'\n')
-                .unwrap_or(chunk.len());
+            let run = mfp_wire::verbatim_prefix(chunk, self.at_line_start);
             if run > 0 {
                 out.extend_from_slice(&chunk[..run]);
-                self.at_line_start = false;
+                self.at_line_start = chunk[run - 1] == b'\n';
+                chunk = &chunk[run..];
             }
-            match chunk.get(run) {
-                Some(b'\r') => self.pending_cr = true,
-                Some(_) => self.line_break(out),
+            match chunk.first() {
                 None => {}
+                // A line beginning with a dot.
+                Some(b'.') => {
+                    out.extend_from_slice(b"..");
+                    self.at_line_start = false;
+                    chunk = &chunk[1..];
+                }
+                // A CR at the end of the chunk: the next chunk says whether LF follows.
+                Some(b'\r') if chunk.len() == 1 => {
+                    self.pending_cr = true;
+                    chunk = &[];
+                }
+                // A bare CR or a bare LF.
+                Some(_) => {
+                    self.line_break(out);
+                    chunk = &chunk[1..];
+                }
             }
-            chunk = chunk.get(run + 1..).unwrap_or_default();
         }
     }
 

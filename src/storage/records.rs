@@ -46,6 +46,8 @@ pub const REFRESH_LEASE: u32 = 1;
 pub const FAILED_SIGN_IN: u32 = 1;
 /// `history/v1`: [`crate::history::History`].
 pub const HISTORY: u32 = 1;
+/// `mailer/in-flight/v1`: [`crate::mailer::journal::Journal`].
+pub const SEND_JOURNAL: u32 = 1;
 
 /// The `version` field of a record whose current layout is `CURRENT`. It is always
 /// written as `CURRENT`, so a record built in memory (from claims, a token reply, the
@@ -121,6 +123,9 @@ impl Record for crate::oauth::RefreshLease {
 }
 impl Record for crate::history::History {
     const VERSION: u32 = HISTORY;
+}
+impl Record for crate::mailer::journal::Journal {
+    const VERSION: u32 = SEND_JOURNAL;
 }
 
 /// Reads the record stored under `key`: migrated to the current layout when an older

@@ -7,11 +7,13 @@
 //! The component never sees this: it stores and reads plaintext through `store`; which
 //! keys are secret is the host's policy, in this one place.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+
+use crate::state_dir::{self, StateDirProblem};
 
 /// Keys whose values are sealed: the OAuth grant, the account and a sign-in in progress.
 pub const SECRET_PREFIX: &str = "oauth/";
@@ -20,11 +22,15 @@ pub const KEY_FILE: &str = "secret.key";
 /// Marks a sealed value (and its format version).
 const MAGIC: &[u8; 8] = b"MFPSEAL1";
 const NONCE_LEN: usize = 24;
+/// What the compile cache's key is derived for (HMAC-SHA256 of this label under the key).
+const COMPILE_CACHE_LABEL: &[u8] = b"mfp-host compile cache authentication v1";
 
 /// Seals and opens secret values with the state dir's key.
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// See [`Sealer::compile_cache_key`].
+    compile_cache_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -36,8 +42,9 @@ impl std::fmt::Debug for Sealer {
 /// Why a secret could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("the key file {0} cannot be used: {1}")]
-    KeyFile(String, String),
+    /// The key file is missing its trust (owner, mode, size) or cannot be written.
+    #[error(transparent)]
+    KeyFile(#[from] StateDirProblem),
     #[error("no randomness is available: {0}")]
     Random(String),
     #[error(
@@ -47,45 +54,25 @@ pub enum SealError {
 }
 
 impl Sealer {
-    /// Loads `secret.key` from `state_dir`, creating it (0600) on first use.
+    /// Loads `secret.key` from `state_dir`, creating it (0600) on first use. An existing
+    /// key is used only when it is this user's and no one else may read or write it: a
+    /// key others could read seals nothing, so it is refused rather than used.
     pub fn open(state_dir: &Path) -> Result<Self, SealError> {
         let path = state_dir.join(KEY_FILE);
-        let key_error =
-            |e: std::io::Error| SealError::KeyFile(path.display().to_string(), e.to_string());
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| SealError::Random(e.to_string()))?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(&path) {
-                    Ok(mut file) => {
-                        file.write_all(&key)
-                            .and_then(|()| file.sync_all())
-                            .map_err(key_error)?;
-                        key.to_vec()
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        std::fs::read(&path).map_err(key_error)?
-                    }
-                    Err(e) => return Err(key_error(e)),
-                }
-            }
-            Err(e) => return Err(key_error(e)),
+        let key = match read_key(&path)? {
+            Some(key) => key,
+            None => create_key(state_dir, &path)?,
         };
-        let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            SealError::KeyFile(
-                path.display().to_string(),
-                "it must hold exactly 32 bytes".into(),
-            )
-        })?;
         Ok(Self {
             cipher: XChaCha20Poly1305::new(&Key::from(key)),
+            compile_cache_key: derive(&key, COMPILE_CACHE_LABEL),
         })
+    }
+
+    /// The key that authenticates compiled code in the compile cache: derived from this
+    /// device's key, so a file planted by anyone without the key is never loaded.
+    pub fn compile_cache_key(&self) -> [u8; 32] {
+        self.compile_cache_key
     }
 
     /// Whether values of `key` are sealed.
@@ -138,6 +125,78 @@ impl Sealer {
     }
 }
 
+/// The key in `path`, if there is one that may be trusted (see [`state_dir::open_private_file`]).
+fn read_key(path: &Path) -> Result<Option<[u8; 32]>, SealError> {
+    let Some(file) = state_dir::open_private_file(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::with_capacity(33);
+    file.take(33)
+        .read_to_end(&mut bytes)
+        .map_err(|error| StateDirProblem::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            error,
+        })?;
+    let len = bytes.len();
+    let key: [u8; 32] = bytes.try_into().map_err(|_| StateDirProblem::KeyDamaged {
+        path: path.to_path_buf(),
+        len,
+    })?;
+    Ok(Some(key))
+}
+
+/// Makes a new key and puts it in place whole: written and synced under a temporary name
+/// (0600), then hard-linked to `path`, which never replaces an existing key. When two
+/// first starts race, the one that links second reads and uses the winner's key, so no
+/// sealed value is lost; a crash leaves at most a stray temporary file, never a partial key.
+fn create_key(state_dir: &Path, path: &Path) -> Result<[u8; 32], SealError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| SealError::Random(e.to_string()))?;
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |error| StateDirProblem::Io {
+            action,
+            path: p,
+            error,
+        }
+    };
+    let tmp = state_dir::temp_path_beside(path);
+    let written = state_dir::create_private_file(&tmp)
+        .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", &tmp)(error).into());
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            state_dir::sync_dir(state_dir).map_err(io("sync", state_dir))?;
+            Ok(key)
+        }
+        // Another process put its key in place first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key(path)?.ok_or_else(|| {
+                StateDirProblem::Unusable(format!(
+                    "the key file {} vanished while it was being created",
+                    path.display()
+                ))
+                .into()
+            })
+        }
+        Err(error) => Err(io("create", path)(error).into()),
+    }
+}
+
+/// HMAC-SHA256(`key`, `label`): a key for one purpose, independent of the others.
+fn derive(key: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), label);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +236,64 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn first_starts_racing_agree_on_one_key_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealers: Vec<Sealer> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Sealer::open(dir.path()).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        // Whatever one sealed, every other opens: no start lost to another's key.
+        for (i, a) in sealers.iter().enumerate() {
+            let sealed = a.seal("oauth/grant", &[i as u8]).unwrap();
+            for b in &sealers {
+                assert_eq!(b.unseal("oauth/grant", &sealed).unwrap(), [i as u8]);
+            }
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [KEY_FILE], "only the key is left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_may_read_or_an_empty_key_is_refused_never_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::write(&path, [0x42; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Sealer::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, SealError::KeyFile(StateDirProblem::KeyExposed { .. })),
+            "{err}"
+        );
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = Sealer::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                SealError::KeyFile(StateDirProblem::KeyDamaged { len: 0, .. })
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_compile_cache_key_is_the_devices_own_and_not_the_sealing_key() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key_a = Sealer::open(a.path()).unwrap().compile_cache_key();
+        assert_eq!(Sealer::open(a.path()).unwrap().compile_cache_key(), key_a);
+        assert_ne!(Sealer::open(b.path()).unwrap().compile_cache_key(), key_a);
+        let raw = std::fs::read(a.path().join(KEY_FILE)).unwrap();
+        assert_ne!(raw, key_a);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::bindings::store::{Host, StoreError};
 use crate::capabilities::sealing::{SealError, Sealer};
+use crate::state_dir::{self, StateDirProblem};
 
 /// Longest key accepted from the component.
 pub const MAX_KEY_LEN: usize = 256;
@@ -37,6 +38,19 @@ pub enum OpenError {
     Database(#[from] rusqlite::Error),
     #[error(transparent)]
     Key(#[from] SealError),
+    /// A database file is another user's, or not a file.
+    #[error(transparent)]
+    Untrusted(#[from] StateDirProblem),
+}
+
+impl OpenError {
+    /// What is wrong with the state dir, with its remedy.
+    pub fn into_problem(self) -> StateDirProblem {
+        match self {
+            Self::Key(SealError::KeyFile(problem)) | Self::Untrusted(problem) => problem,
+            other => StateDirProblem::Unusable(other.to_string()),
+        }
+    }
 }
 
 impl std::fmt::Debug for DurableStore {
@@ -47,12 +61,35 @@ impl std::fmt::Debug for DurableStore {
 
 /// The database file inside a state dir.
 pub const DATABASE_FILE: &str = "state.sqlite3";
+/// The files SQLite keeps beside the database in WAL mode.
+const JOURNAL_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
 
 impl DurableStore {
-    /// Opens (or creates) the database in `state_dir`.
+    /// Opens (or creates) the database in `state_dir`. The database and its journal are
+    /// this user's only (0600): a database created here is created so, and SQLite gives its
+    /// `-wal` and `-shm` files the database's mode; older files open to others are closed.
     pub fn open(state_dir: &Path) -> Result<Self, OpenError> {
         let sealer = Sealer::open(state_dir)?;
-        let conn = Connection::open(state_dir.join(DATABASE_FILE))?;
+        let database = state_dir.join(DATABASE_FILE);
+        state_dir::close_file(&database)?;
+        for suffix in JOURNAL_SUFFIXES {
+            let mut name = database.clone().into_os_string();
+            name.push(suffix);
+            state_dir::close_file(Path::new(&name))?;
+        }
+        match state_dir::create_private_file(&database) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(StateDirProblem::Io {
+                    action: "create",
+                    path: database,
+                    error,
+                }
+                .into());
+            }
+        }
+        let conn = Connection::open(&database)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -61,6 +98,12 @@ impl DurableStore {
             conn: Arc::new(Mutex::new(conn)),
             sealer,
         })
+    }
+
+    /// The key that authenticates the compile cache's files (see
+    /// [`Sealer::compile_cache_key`]).
+    pub fn compile_cache_key(&self) -> [u8; 32] {
+        self.sealer.compile_cache_key()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -383,6 +426,32 @@ mod tests {
             .unwrap();
         assert_eq!(store.get("oauth/grant").unwrap(), Some(b"tokens".to_vec()));
         assert_eq!(store.get("oauth/device-flow").unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_journal_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.commit(&[("k".into(), Some(b"v".to_vec()))]).unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        for name in [DATABASE_FILE, "state.sqlite3-wal", "state.sqlite3-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        drop(store);
+        // A database an earlier build left readable by others is closed at the next open.
+        let db = dir.path().join(DATABASE_FILE);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        assert_eq!(mode(DATABASE_FILE), 0o600);
+        assert_eq!(store.get("k").unwrap(), Some(b"v".to_vec()));
     }
 
     #[test]

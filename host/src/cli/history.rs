@@ -6,15 +6,19 @@ use std::io::Write;
 
 use crate::bindings::panel::Event;
 use crate::device::Device;
-use crate::frontend::Failure;
 use crate::frontend::views;
+use crate::frontend::{Failure, Surface};
 
 /// Prints the history; exits 0 whatever it holds (a past failure is no failure of this
 /// command).
 pub(super) fn history(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
     let events = device.history()?;
     let result = if json {
-        writeln!(out, "{}", views::to_json(&views::history(&events)))
+        writeln!(
+            out,
+            "{}",
+            views::to_json(&views::history(&events, Surface::CommandLine))
+        )
     } else if events.is_empty() {
         writeln!(
             out,
@@ -49,7 +53,7 @@ fn write_event(out: &mut impl Write, e: &Event) -> std::io::Result<()> {
             views::severity_name(d.severity),
             d.code,
             indented(&d.message),
-            indented(&d.remedy)
+            indented(&d.remedy.command_line)
         )?;
     }
     Ok(())

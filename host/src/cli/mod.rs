@@ -11,9 +11,11 @@
 //! - [`settings`]: `settings`, `panel`, `diagnose`, `inspect`;
 //! - [`signin`]: `auth login|status|logout`;
 //! - [`send`]: `send`, with a progress bar;
-//! - [`history`]: `history`.
+//! - [`history`]: `history`;
+//! - `preview`: `preview export`.
 
 mod history;
+mod preview;
 mod send;
 mod settings;
 mod signin;
@@ -28,6 +30,7 @@ use crate::device::Device;
 use crate::frontend::Failure;
 use crate::frontend::input::{LdapSearch, UserKind};
 use crate::frontend::options::DeviceFlags;
+pub use preview::{PreviewCommand, not_built as preview_not_built};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -55,6 +58,9 @@ pub enum Command {
     Auth(AuthCommand),
     /// Sends an email through the configured server; exit status 0 only when accepted.
     Send(SendArgs),
+    /// The browser preview: the device's component and the Microsoft stand-ins in a page.
+    #[command(subcommand)]
+    Preview(PreviewCommand),
     /// Lists what happened, newest first: sign-ins, sends, provider resets and failed
     /// token refreshes, each with its diagnosis (the current warnings are `diagnose`'s).
     History {
@@ -187,6 +193,7 @@ pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Resul
         }
         // `send` opens the device itself, so that `--json` reports a failure to open it too.
         Command::Send(args) => return send::send(flags, &args, out),
+        Command::Preview(preview) => return preview::run(&preview, out),
         _ => {}
     }
     let device = Device::open(flags.device_options()?)?;
@@ -224,7 +231,7 @@ pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Resul
                 "No sign-in is in progress now; an account signed in before stays signed in."
             )
         }
-        Command::Inspect { .. } | Command::Send(_) => unreachable!("handled above"),
+        Command::Inspect { .. } | Command::Send(_) | Command::Preview(_) => unreachable!("handled above"),
     };
     written.map_err(Failure::output)?;
     Ok(0)

@@ -15,7 +15,7 @@ use crate::device::{Device, DeviceError};
 use crate::frontend::options::DeviceFlags;
 use crate::frontend::send_loop::{self, NotSent, Sent};
 use crate::frontend::views::{self, DiagnosticView, SendReportView};
-use crate::frontend::{Failure, input};
+use crate::frontend::{Failure, Surface, input};
 
 /// `send`: checks the input, opens the device, sends. With `--json`, stdout holds exactly
 /// one JSON object whatever happens: the report, or the diagnosis of the failure.
@@ -31,7 +31,10 @@ pub(super) fn send(
                 // The component's diagnosis of the send, with its severity, fix and the
                 // server's reply.
                 NotSent::Device(DeviceError::SendFailed(failure)) => {
-                    let mut value = views::to_json(&DiagnosticView::from(failure.diagnosis()));
+                    let mut value = views::to_json(&DiagnosticView::new(
+                        failure.diagnosis(),
+                        Surface::CommandLine,
+                    ));
                     value["server-reply"] = failure.server_reply().into();
                     (Failure::from(DeviceError::SendFailed(failure)), Some(value))
                 }
@@ -60,7 +63,8 @@ pub(super) fn send(
         Err((failure, diagnosis)) => {
             if args.json {
                 let value = diagnosis.unwrap_or_else(|| {
-                    let mut value = views::to_json(&DiagnosticView::from(&failure));
+                    let mut value =
+                        views::to_json(&DiagnosticView::of_failure(&failure, Surface::CommandLine));
                     value["server-reply"] = serde_json::Value::Null;
                     value
                 });

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::bindings::types::{ControlPanelScreen, Diagnostic, Origin, Severity};
 use crate::device::{Device, DeviceError, DeviceOptions};
 use crate::frontend::views::{self, ControlPanelView, DiagnosticView};
-use crate::frontend::{Failure, input};
+use crate::frontend::{Failure, Surface, input};
 
 /// The changes of `settings set`, from KEY VALUE pairs or a JSON object.
 pub(super) fn set_changes(
@@ -48,9 +48,21 @@ pub(super) fn set_changes(
     }
 }
 
+/// Largest `settings set --json` input accepted.
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
 /// A flat JSON object of setting keys; values are strings (numbers are accepted for ports).
 fn json_changes(text: &str) -> Result<Vec<(String, String)>, Failure> {
     let remedy = "Give one flat JSON object of setting keys and string values, e.g. {\"service-provider\": \"exchange-online\", \"receive-port\": \"25\"}.";
+    // Settings are a few hundred bytes: a larger input is refused here, before the
+    // component (and its memory cap) has to hold it.
+    if text.len() > MAX_JSON_BYTES {
+        return Err(Failure::bad_input(
+            "invalid-json",
+            format!("The --json input is larger than {MAX_JSON_BYTES} bytes"),
+            remedy,
+        ));
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         Failure::bad_input(
             "invalid-json",
@@ -85,7 +97,7 @@ pub(super) fn write_diagnostic(
         views::severity_name(d.severity),
         d.code,
         d.message,
-        d.remedy
+        d.remedy.command_line
     )?;
     if let Some(fix) = &d.fix {
         let changes: Vec<String> = fix
@@ -180,7 +192,7 @@ pub(super) fn show_control_panel(
 pub(super) fn diagnose(device: &Device, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
     let found = device.diagnostics()?;
     let result = if json {
-        let list: Vec<DiagnosticView<'_>> = views::diagnostics(&found);
+        let list: Vec<DiagnosticView<'_>> = views::diagnostics(&found, Surface::CommandLine);
         writeln!(out, "{}", views::to_json(&list))
     } else if found.is_empty() {
         writeln!(out, "No problems found.")

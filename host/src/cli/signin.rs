@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::settings::write_diagnostic;
 use crate::bindings::signin::{AuthState, PollStatus, SignedInState};
 use crate::device::{Device, unix_now};
-use crate::frontend::Failure;
 use crate::frontend::views::{self, AuthStateView, ConsentView};
+use crate::frontend::{Failure, Surface};
 
 /// Starts a sign-in, shows the code, polls when the component asks, exits 0 when signed in.
 pub(super) fn login(device: &Device, out: &mut impl Write) -> Result<u8, Failure> {
@@ -34,7 +34,9 @@ pub(super) fn login(device: &Device, out: &mut impl Write) -> Result<u8, Failure
                 }
                 eprintln!(
                     "warning[{}]: {}\nremedy: {}",
-                    trouble.diagnosis.code, trouble.diagnosis.message, trouble.diagnosis.remedy
+                    trouble.diagnosis.code,
+                    trouble.diagnosis.message,
+                    trouble.diagnosis.remedy.command_line
                 );
                 wait_until(trouble.next_poll_at, code.expires_at, terminal)
             }
@@ -100,7 +102,7 @@ pub(super) fn status(device: &Device, json: bool, out: &mut impl Write) -> Resul
     let state = device.signin_status(unix_now())?;
     let consent = device.admin_consent().ok();
     if json {
-        let mut value = views::to_json(&AuthStateView::from(&state));
+        let mut value = views::to_json(&AuthStateView::new(&state, Surface::CommandLine));
         value["admin-consent"] = views::to_json(&consent.as_ref().map(ConsentView::from));
         writeln!(out, "{value}").map_err(Failure::output)?;
         return Ok(0);

@@ -1,10 +1,11 @@
 //! One classification of every failure a front end reports: a stable code, a message and a
 //! remedy, and what kind of failure it is, which fixes both the command line's exit status
 //! and the API's HTTP status. `error[CODE]: message` + `remedy: …` on stderr, or
-//! `{"error": {code, message, remedy, field?}}` over HTTP, carry the same three texts.
+//! `{"error": {code, message, remedy, field?}}` over HTTP, carry the same three texts, the
+//! remedy in each one's own words.
 
 use crate::bindings::signin::SigninError;
-use crate::bindings::types::PanelErrorKind;
+use crate::bindings::types::{PanelErrorKind, Remedy};
 use crate::device::DeviceError;
 use crate::runtime::CallError;
 
@@ -50,13 +51,14 @@ impl FailureKind {
 }
 
 /// A failure as both front ends report it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
     pub kind: FailureKind,
     /// Stable machine-readable code, e.g. `smtp-server-fixed`.
     pub code: String,
     pub message: String,
-    pub remedy: String,
+    /// In each surface's words: the component's remedies come worded for both.
+    pub remedy: Remedy,
     /// The setting or request field the failure is about, when there is one.
     pub field: Option<String>,
     /// For a failed send: the server's reply (`None` when no server answered). `None` here
@@ -72,7 +74,7 @@ impl Failure {
         kind: FailureKind,
         code: &str,
         message: impl Into<String>,
-        remedy: impl Into<String>,
+        remedy: impl Into<Remedy>,
     ) -> Self {
         Self {
             kind,
@@ -86,12 +88,12 @@ impl Failure {
     }
 
     /// Malformed input: nothing was touched.
-    pub fn bad_input(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn bad_input(code: &str, message: impl Into<String>, remedy: impl Into<Remedy>) -> Self {
         Self::new(FailureKind::BadInput, code, message, remedy)
     }
 
     /// The device (or the process around it) failed.
-    pub fn device_fault(code: &str, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn device_fault(code: &str, message: impl Into<String>, remedy: impl Into<Remedy>) -> Self {
         Self::new(FailureKind::DeviceFault, code, message, remedy)
     }
 

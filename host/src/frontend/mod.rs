@@ -16,3 +16,42 @@ pub mod send_loop;
 pub mod views;
 
 pub use failure::{Failure, FailureKind};
+
+use crate::bindings::types::Remedy;
+
+/// Which front end shows a remedy: the component words each remedy for both, and each
+/// front end prints its own words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The web panel and its JSON API: buttons, fields and pages.
+    WebPanel,
+    /// `mfp-host`'s subcommands: commands, setting keys and flags.
+    CommandLine,
+}
+
+impl Surface {
+    /// `remedy` in this surface's words.
+    pub fn words(self, remedy: &Remedy) -> &str {
+        match self {
+            Self::WebPanel => &remedy.web_panel,
+            Self::CommandLine => &remedy.command_line,
+        }
+    }
+}
+
+/// A remedy the host words itself, the same for every surface (about the device's process,
+/// its flags or its files, which both surfaces name alike).
+impl From<&str> for Remedy {
+    fn from(text: &str) -> Self {
+        Self::from(text.to_owned())
+    }
+}
+
+impl From<String> for Remedy {
+    fn from(text: String) -> Self {
+        Self {
+            web_panel: text.clone(),
+            command_line: text,
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::frontend::Failure;
+use crate::frontend::{Failure, Surface};
 
 use crate::bindings::mailer::{Retry, SendReport};
 use crate::bindings::panel::{Event, EventKind};
@@ -54,13 +54,14 @@ pub struct DiagnosticView<'a> {
     pub fix: Option<FixView<'a>>,
 }
 
-impl<'a> From<&'a Diagnostic> for DiagnosticView<'a> {
-    fn from(d: &'a Diagnostic) -> Self {
+impl<'a> DiagnosticView<'a> {
+    /// The view with the remedy in `surface`'s words.
+    pub fn new(d: &'a Diagnostic, surface: Surface) -> Self {
         Self {
             code: &d.code,
             severity: severity_name(d.severity),
             message: &d.message,
-            remedy: &d.remedy,
+            remedy: surface.words(&d.remedy),
             field: d.field.as_deref(),
             fix: d.fix.as_ref().map(FixView::from),
         }
@@ -69,13 +70,14 @@ impl<'a> From<&'a Diagnostic> for DiagnosticView<'a> {
 
 /// A failure the host itself found (bad input, the device) in the shape of a diagnosis:
 /// an error, without a fix, so `--json` prints one shape whoever diagnosed it.
-impl<'a> From<&'a Failure> for DiagnosticView<'a> {
-    fn from(f: &'a Failure) -> Self {
+impl<'a> DiagnosticView<'a> {
+    /// The view of a failure, with the remedy in `surface`'s words.
+    pub fn of_failure(f: &'a Failure, surface: Surface) -> Self {
         Self {
             code: &f.code,
             severity: severity_name(Severity::Error),
             message: &f.message,
-            remedy: &f.remedy,
+            remedy: surface.words(&f.remedy),
             field: f.field.as_deref(),
             fix: None,
         }
@@ -104,9 +106,11 @@ impl<'a> From<&'a Fix> for FixView<'a> {
     }
 }
 
-/// A list of diagnostics, as views.
-pub fn diagnostics(list: &[Diagnostic]) -> Vec<DiagnosticView<'_>> {
-    list.iter().map(DiagnosticView::from).collect()
+/// A list of diagnostics, as views with remedies in `surface`'s words.
+pub fn diagnostics(list: &[Diagnostic], surface: Surface) -> Vec<DiagnosticView<'_>> {
+    list.iter()
+        .map(|d| DiagnosticView::new(d, surface))
+        .collect()
 }
 
 /// `setting-entry`: `{key, value, locked}`.
@@ -142,12 +146,12 @@ pub struct ApplyOutcomeView<'a> {
     pub diagnostics: Vec<DiagnosticView<'a>>,
 }
 
-impl<'a> From<&'a ApplyOutcome> for ApplyOutcomeView<'a> {
-    fn from(o: &'a ApplyOutcome) -> Self {
+impl<'a> ApplyOutcomeView<'a> {
+    pub fn new(o: &'a ApplyOutcome, surface: Surface) -> Self {
         Self {
             settings: settings(&o.settings),
-            notices: diagnostics(&o.notices),
-            diagnostics: diagnostics(&o.diagnostics),
+            notices: diagnostics(&o.notices, surface),
+            diagnostics: diagnostics(&o.diagnostics, surface),
         }
     }
 }
@@ -214,15 +218,15 @@ pub struct DeviceCodeView<'a> {
     pub problem: Option<DiagnosticView<'a>>,
 }
 
-impl<'a> From<&'a DeviceCode> for DeviceCodeView<'a> {
-    fn from(c: &'a DeviceCode) -> Self {
+impl<'a> DeviceCodeView<'a> {
+    pub fn new(c: &'a DeviceCode, surface: Surface) -> Self {
         Self {
             user_code: &c.user_code,
             verification_uri: &c.verification_uri,
             expires_at: c.expires_at,
             interval: c.interval,
             message: &c.message,
-            problem: c.problem.as_ref().map(DiagnosticView::from),
+            problem: c.problem.as_ref().map(|d| DiagnosticView::new(d, surface)),
         }
     }
 }
@@ -236,12 +240,12 @@ pub struct SignedInView<'a> {
     pub warnings: Vec<DiagnosticView<'a>>,
 }
 
-impl<'a> From<&'a SignedInState> for SignedInView<'a> {
-    fn from(s: &'a SignedInState) -> Self {
+impl<'a> SignedInView<'a> {
+    pub fn new(s: &'a SignedInState, surface: Surface) -> Self {
         Self {
             account: AccountView::from(&s.account),
             access_token_expires_at: s.access_token_expires_at,
-            warnings: diagnostics(&s.warnings),
+            warnings: diagnostics(&s.warnings, surface),
         }
     }
 }
@@ -261,13 +265,17 @@ pub enum AuthStateView<'a> {
     SignInFailed(FailedSignInView<'a>),
 }
 
-impl<'a> From<&'a AuthState> for AuthStateView<'a> {
-    fn from(s: &'a AuthState) -> Self {
+impl<'a> AuthStateView<'a> {
+    pub fn new(s: &'a AuthState, surface: Surface) -> Self {
         match s {
             AuthState::SignedOut => Self::SignedOut,
-            AuthState::InProgress(pending) => Self::InProgress(pending.into()),
-            AuthState::SignedIn(state) => Self::SignedIn(state.into()),
-            AuthState::SignInFailed(failed) => Self::SignInFailed(failed.into()),
+            AuthState::InProgress(pending) => {
+                Self::InProgress(PendingSignInView::new(pending, surface))
+            }
+            AuthState::SignedIn(state) => Self::SignedIn(SignedInView::new(state, surface)),
+            AuthState::SignInFailed(failed) => {
+                Self::SignInFailed(FailedSignInView::new(failed, surface))
+            }
         }
     }
 }
@@ -282,11 +290,14 @@ pub struct PendingSignInView<'a> {
     pub still_signed_in: Option<SignedInView<'a>>,
 }
 
-impl<'a> From<&'a PendingSignIn> for PendingSignInView<'a> {
-    fn from(p: &'a PendingSignIn) -> Self {
+impl<'a> PendingSignInView<'a> {
+    pub fn new(p: &'a PendingSignIn, surface: Surface) -> Self {
         Self {
-            device_code: (&p.device_code).into(),
-            still_signed_in: p.still_signed_in.as_ref().map(SignedInView::from),
+            device_code: DeviceCodeView::new(&p.device_code, surface),
+            still_signed_in: p
+                .still_signed_in
+                .as_ref()
+                .map(|s| SignedInView::new(s, surface)),
         }
     }
 }
@@ -301,12 +312,15 @@ pub struct FailedSignInView<'a> {
     pub still_signed_in: Option<SignedInView<'a>>,
 }
 
-impl<'a> From<&'a FailedSignIn> for FailedSignInView<'a> {
-    fn from(f: &'a FailedSignIn) -> Self {
+impl<'a> FailedSignInView<'a> {
+    pub fn new(f: &'a FailedSignIn, surface: Surface) -> Self {
         Self {
-            diagnosis: (&f.diagnosis).into(),
+            diagnosis: DiagnosticView::new(&f.diagnosis, surface),
             failed_at: f.failed_at,
-            still_signed_in: f.still_signed_in.as_ref().map(SignedInView::from),
+            still_signed_in: f
+                .still_signed_in
+                .as_ref()
+                .map(|s| SignedInView::new(s, surface)),
         }
     }
 }
@@ -368,10 +382,10 @@ pub struct RetryView<'a> {
     pub max_attempts: u32,
 }
 
-impl<'a> From<&'a Retry> for RetryView<'a> {
-    fn from(r: &'a Retry) -> Self {
+impl<'a> RetryView<'a> {
+    pub fn new(r: &'a Retry, surface: Surface) -> Self {
         Self {
-            diagnosis: (&r.failure.diagnosis).into(),
+            diagnosis: DiagnosticView::new(&r.failure.diagnosis, surface),
             server_reply: r.failure.server_reply.as_deref(),
             after_seconds: r.after_seconds,
             next_attempt: r.next_attempt,
@@ -413,23 +427,26 @@ pub struct EventView<'a> {
     pub origin: Option<&'static str>,
 }
 
-impl<'a> From<&'a Event> for EventView<'a> {
-    fn from(e: &'a Event) -> Self {
+impl<'a> EventView<'a> {
+    pub fn new(e: &'a Event, surface: Surface) -> Self {
         Self {
             kind: event_kind_name(e.kind),
             at: e.at,
             succeeded: e.succeeded,
             summary: &e.summary,
-            diagnosis: e.diagnosis.as_ref().map(DiagnosticView::from),
+            diagnosis: e
+                .diagnosis
+                .as_ref()
+                .map(|d| DiagnosticView::new(d, surface)),
             server_reply: e.server_reply.as_deref(),
             origin: e.origin.map(origin_name),
         }
     }
 }
 
-/// A history, as views.
-pub fn history(list: &[Event]) -> Vec<EventView<'_>> {
-    list.iter().map(EventView::from).collect()
+/// A history, as views with remedies in `surface`'s words.
+pub fn history(list: &[Event], surface: Surface) -> Vec<EventView<'_>> {
+    list.iter().map(|e| EventView::new(e, surface)).collect()
 }
 
 /// The one-line JSON of a view (views always serialize).

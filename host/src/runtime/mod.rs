@@ -213,8 +213,12 @@ impl Runtime {
         options: RuntimeOptions,
     ) -> wasmtime::Result<Self> {
         let engine = Self::engine()?;
-        let (component, cache) =
-            compile_cache::load_or_compile(&engine, bytes, options.cache_dir.as_deref())?;
+        let (component, cache) = compile_cache::load_or_compile(
+            &engine,
+            bytes,
+            options.cache_dir.as_deref(),
+            &store.compile_cache_key(),
+        )?;
         let mut linker = Linker::<InstanceState>::new(&engine);
         sandbox::add_granted_wasi(&mut linker)?;
         link_capabilities(&mut linker)?;
@@ -246,12 +250,16 @@ impl Runtime {
         } else {
             self.options.call_timeout
         };
+        let started = Instant::now();
+        // The epoch deadline stops guest code only; the network gets the call's deadline
+        // itself, so a call blocked in an HTTPS exchange ends on time too.
+        let net = grants.net.map(|grant| grant.until(started + timeout));
         let state = InstanceState {
             wasi: sandbox::empty_wasi_ctx(),
             table: ResourceTable::new(),
             memory: MemoryCap::new(self.options.memory_limit),
             store: self.store.clone(),
-            net: NetAccess::new(grants.net, grants.overrides),
+            net: NetAccess::new(net, grants.overrides),
             files: grants.attachments,
         };
         let mut store = Store::new(&self.engine, state);
@@ -259,7 +267,6 @@ impl Runtime {
         store.set_epoch_deadline(ticks_for(timeout));
         // At the deadline, the call may go on while it is within its own timeout plus the
         // SMTP stage timeouts it has used; otherwise it is interrupted.
-        let started = Instant::now();
         store.epoch_deadline_callback(move |ctx| {
             let allowed = timeout.saturating_add(ctx.data().net.smtp_wait_budget());
             match allowed.checked_sub(started.elapsed()) {

@@ -1,11 +1,12 @@
 //! The administrator's login (seed: "Log in to CentreWare Internet Services as system
 //! administrator"): the password and its Argon2 hash, server-side sessions in an
-//! HttpOnly SameSite=Strict cookie, the `Origin` check of every mutating request (CSRF),
-//! and a rate limit on failed logins per client address.
+//! HttpOnly SameSite=Strict cookie (`Secure` whenever the browser reached the panel over
+//! HTTPS), the `Origin` check of every mutating request (CSRF, with the origins of
+//! [`super::site`]), and failed logins slowed down per client ([`super::login_throttle`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::api::{ApiError, parse_body};
+use super::login_throttle::{self, LoginThrottle};
 use crate::frontend::Failure;
 
 /// The session cookie.
@@ -34,9 +36,6 @@ const PASSWORD_ENV: &str = "MFP_ADMIN_PASSWORD";
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// Sessions kept at most; past it the oldest is dropped.
 const MAX_SESSIONS: usize = 256;
-/// Failed logins allowed per client address within [`FAILURE_WINDOW`].
-const MAX_FAILURES: usize = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Longer passwords are refused without hashing.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -146,11 +145,11 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Sessions and failed-login counts, in memory (a restart logs everybody out).
+/// Sessions and failed-login records, in memory (a restart logs everybody out).
 pub(crate) struct AdminLogin {
     hash: String,
     sessions: Mutex<HashMap<String, Instant>>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    throttle: LoginThrottle,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -164,7 +163,7 @@ impl AdminLogin {
         Self {
             hash,
             sessions: Mutex::default(),
-            failures: Mutex::default(),
+            throttle: LoginThrottle::default(),
         }
     }
 
@@ -211,34 +210,6 @@ impl AdminLogin {
     fn end(&self, id: &str) {
         lock(&self.sessions).remove(id);
     }
-
-    /// Counts one login attempt from `ip`, or says how many seconds to wait first.
-    fn take_attempt(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut failures = lock(&self.failures);
-        failures.retain(|_, times| {
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
-            {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
-        let times = failures.entry(ip).or_default();
-        if times.len() >= MAX_FAILURES {
-            let oldest = times.front().copied().unwrap_or(now);
-            let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(oldest));
-            return Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
-        }
-        // Counted as a failure until it succeeds, so parallel guesses share the limit.
-        times.push_back(now);
-        Ok(())
-    }
-
-    fn succeeded(&self, ip: IpAddr) {
-        lock(&self.failures).remove(&ip);
-    }
 }
 
 /// The `mfp_session` cookie of a request.
@@ -252,22 +223,6 @@ fn session_id(headers: &HeaderMap) -> Option<&str> {
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.trim())
         .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Whether the `Origin` of a request is this server as the browser sees it
-/// (`http://` and the `Host` header).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST))
-    else {
-        return false;
-    };
-    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
-        return false;
-    };
-    !host.is_empty()
-        && origin
-            .strip_prefix("http://")
-            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
 }
 
 /// Routes that need no session: logging in, the login page and static assets (scripts and
@@ -293,12 +248,15 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if mutating && !same_origin(request.headers()) {
+    if mutating && !state.site.same_origin(request.headers()) {
+        let scheme = state.site.scheme();
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "origin-refused",
             "The request's Origin is not this server, so it was refused (cross-site request protection)",
-            "Use the web panel from this server's own address; scripts must send an Origin header equal to http://HOST:PORT of this server.",
+            &format!(
+                "Use the web panel from this server's own address; scripts must send an Origin header equal to {scheme}://HOST:PORT of this server (or to its --public-origin)."
+            ),
         )
         .into_response();
     }
@@ -321,17 +279,22 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     Redirect::to("/login").into_response()
 }
 
-fn cookie(value: &str, max_age: u64) -> HeaderValue {
+/// The session cookie; `secure` when the browser reached the panel over HTTPS, so that it
+/// never travels in clear text.
+fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("mfp_session=; Path=/; Max-Age=0"))
 }
 
-/// `POST /api/v1/login {"password"}`: 204 and the session cookie; 401; 429.
+/// `POST /api/v1/login {"password"}`: 204 and the session cookie; 401; 429 while the
+/// client's delay runs; 503 when every Argon2 slot stayed busy.
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let value = parse_body(&body)?;
@@ -344,21 +307,44 @@ pub(crate) async fn login(
     };
     let password = password.to_owned();
     drop(value);
-    if let Err(wait) = state.admin_login.take_attempt(peer.ip()) {
+    let throttle = &state.admin_login.throttle;
+    if let Err(wait) = throttle.take_attempt(peer.ip()) {
+        let wait = login_throttle::retry_after_secs(wait);
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-login-attempts",
-            format!("Too many failed logins from this address; try again in {wait} s"),
-            "Wait a minute, then log in with the administrator password.",
+            format!(
+                "After several failed logins from this address, the next attempt must wait {wait} s"
+            ),
+            &format!(
+                "Wait {wait} s, then log in with the administrator password (the wait grows with each failed login, to {} s at most, and ends with a successful one).",
+                login_throttle::MAX_DELAY.as_secs()
+            ),
         );
-        error.retry_after = Some(wait.max(1));
+        error.retry_after = Some(wait);
         return Err(error);
     }
-    let auth = state.admin_login.clone();
-    let ok = password.len() <= MAX_PASSWORD_BYTES
-        && tokio::task::spawn_blocking(move || auth.verify(&password))
+    let ok = if password.len() > MAX_PASSWORD_BYTES {
+        false
+    } else {
+        let Some(slot) = throttle.argon2_slot().await else {
+            throttle.not_checked(peer.ip());
+            let mut error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "login-busy",
+                "The panel is checking too many logins at once",
+                "Try again in a moment.",
+            );
+            error.retry_after = Some(1);
+            return Err(error);
+        };
+        let auth = state.admin_login.clone();
+        let checked = tokio::task::spawn_blocking(move || auth.verify(&password))
             .await
             .unwrap_or(false);
+        drop(slot);
+        checked
+    };
     if !ok {
         tracing::warn!(target: "mfp_host::serve", client = %peer.ip(), "failed administrator login");
         return Err(ApiError::new(
@@ -369,12 +355,14 @@ pub(crate) async fn login(
         )
         .with_field("password"));
     }
-    state.admin_login.succeeded(peer.ip());
+    throttle.succeeded(peer.ip());
     let id = state.admin_login.new_session();
+    let secure = state.site.request_is_https(&headers);
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, cookie(&id, SESSION_LIFETIME.as_secs()));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&id, SESSION_LIFETIME.as_secs(), secure),
+    );
     Ok(response)
 }
 
@@ -383,10 +371,11 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     if let Some(id) = session_id(&headers) {
         state.admin_login.end(id);
     }
+    let secure = state.site.request_is_https(&headers);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0));
+        .insert(header::SET_COOKIE, cookie("", 0, secure));
     response
 }
 
@@ -395,35 +384,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_must_be_this_server() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(!same_origin(&headers));
-        headers.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:8080"),
-        );
-        assert!(same_origin(&headers));
-        headers.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://evil.example"),
-        );
-        assert!(!same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(!same_origin(&headers));
+    fn the_password_is_checked_against_its_hash() {
+        let auth = AdminLogin::new(hash_password("pw").unwrap());
+        assert!(auth.verify("pw") && !auth.verify("PW") && !auth.verify(""));
     }
 
     #[test]
-    fn failed_logins_are_limited_per_address() {
-        let auth = AdminLogin::new(hash_password("pw").unwrap());
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(auth.take_attempt(ip).is_ok());
-        }
-        let wait = auth.take_attempt(ip).unwrap_err();
-        assert!((1..=60).contains(&wait));
-        assert!(auth.take_attempt("127.0.0.2".parse().unwrap()).is_ok());
-        assert!(auth.verify("pw") && !auth.verify("PW"));
+    fn the_cookie_is_secure_over_https_only() {
+        let https = cookie("ab", 60, true);
+        let https = https.to_str().unwrap();
+        assert!(https.ends_with("; Secure") && https.contains("HttpOnly; SameSite=Strict"));
+        assert!(!cookie("ab", 60, false).to_str().unwrap().contains("Secure"));
     }
 
     #[test]

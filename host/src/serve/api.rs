@@ -24,7 +24,7 @@ use crate::device::{Device, DeviceError, unix_now};
 use crate::frontend::input::{self, LdapSearch, UserKind};
 use crate::frontend::send_loop;
 use crate::frontend::views::{self, AuthStateView, ConsentView, ControlPanelView, DeviceCodeView};
-use crate::frontend::{Failure, FailureKind};
+use crate::frontend::{Failure, FailureKind, Surface};
 
 /// A failure as the API answers it: the shared [`Failure`] and its HTTP status.
 #[derive(Debug)]
@@ -84,7 +84,7 @@ impl ApiError {
     /// first being `error`.
     pub fn body(&self) -> Value {
         fn error(f: &Failure) -> Value {
-            let mut error = json!({ "code": f.code, "message": f.message, "remedy": f.remedy });
+            let mut error = json!({ "code": f.code, "message": f.message, "remedy": f.remedy.web_panel });
             if let Some(field) = &f.field {
                 error["field"] = json!(field);
             }
@@ -171,15 +171,16 @@ pub(crate) async fn get_smtp(State(state): State<AppState>) -> Result<Json<Value
     .await?;
     Ok(Json(json!({
         "settings": views::settings(&settings),
-        "diagnostics": views::diagnostics(&diagnostics),
+        "diagnostics": views::diagnostics(&diagnostics, Surface::WebPanel),
     })))
 }
 
 async fn apply(state: &AppState, origin: Origin, body: &Bytes) -> Result<Json<Value>, ApiError> {
     let changes = changes(body)?;
     let outcome = blocking(&state.device, move |device| device.apply(origin, &changes)).await?;
-    Ok(Json(views::to_json(&views::ApplyOutcomeView::from(
+    Ok(Json(views::to_json(&views::ApplyOutcomeView::new(
         &outcome,
+        Surface::WebPanel,
     ))))
 }
 
@@ -208,26 +209,26 @@ pub(crate) async fn get_diagnostics(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let found = blocking(&state.device, |device| device.diagnostics()).await?;
-    Ok(Json(views::to_json(&views::diagnostics(&found))))
+    Ok(Json(views::to_json(&views::diagnostics(&found, Surface::WebPanel))))
 }
 
 /// What happened, newest first (the component's history).
 pub(crate) async fn get_history(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let events = blocking(&state.device, |device| device.history()).await?;
-    Ok(Json(views::to_json(&views::history(&events))))
+    Ok(Json(views::to_json(&views::history(&events, Surface::WebPanel))))
 }
 
 /// Open Authentication Page: a device code, then the server polls on its own timer.
 pub(crate) async fn post_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let code = state.signin.start(&state).await?;
-    Ok(Json(views::to_json(&DeviceCodeView::from(&code))))
+    Ok(Json(views::to_json(&DeviceCodeView::new(&code, Surface::WebPanel))))
 }
 
 /// Where sign-in stands, as the component keeps it: in progress (the device code, never
 /// the tokens), signed in, or the last sign-in's failure, with any account still signed in.
 pub(crate) async fn get_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = blocking(&state.device, |device| device.signin_status(unix_now())).await?;
-    Ok(Json(views::to_json(&AuthStateView::from(&status))))
+    Ok(Json(views::to_json(&AuthStateView::new(&status, Surface::WebPanel))))
 }
 
 /// Cancels the sign-in in progress (204); an account signed in before stays signed in.
@@ -444,7 +445,7 @@ pub(crate) async fn post_send(
             },
             |retry| {
                 log_retry(retry);
-                let _ = events.send(sse("retry", views::to_json(&views::RetryView::from(retry))));
+                let _ = events.send(sse("retry", views::to_json(&views::RetryView::new(retry, Surface::WebPanel))));
             },
         );
         done.store(true, Ordering::Relaxed);

@@ -5,7 +5,6 @@
 //! code is entered, and a mailbox listing what the fake Exchange Online received. The
 //! scenarios of [`Case`] switch the fakes' behaviour live.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,12 +44,12 @@ fn demo_error(message: String) -> Failure {
 }
 
 impl Demo {
-    /// Starts both fakes and points `net` at them; `listen` is the panel's own address
-    /// (the device-login page is served there).
-    pub fn start(listen: SocketAddr, net: &mut NetConfig) -> Result<Self, Failure> {
+    /// Starts both fakes and points `net` at them; `panel` is the panel's own origin,
+    /// `http(s)://HOST:PORT` (the device-login page is served there).
+    pub fn start(panel: &str, net: &mut NetConfig) -> Result<Self, Failure> {
         let world = World::for_case(START_CASE);
         world.update_settings(|settings| {
-            settings.verification_uri = format!("http://{listen}/demo/devicelogin");
+            settings.verification_uri = format!("{panel}/demo/devicelogin");
             settings.interval = DEMO_INTERVAL;
         });
         let fakes =
@@ -255,27 +254,15 @@ fn outcome_words(outcome: SignInOutcome, case: Case, account: Option<&str>) -> S
     )
 }
 
-/// One message for `GET /demo/api/messages`, as the fake Exchange decodes it (a message
-/// kept as headers only lists no attachments).
-fn message_json(m: &ReceivedMessage) -> Value {
-    let decoded = m.decoded();
-    json!({
-        "from": decoded.from,
-        "to": m.rcpt_to,
-        "subject": decoded.subject,
-        "size": m.size,
-        "attachments": decoded.attachments.iter().map(|a| &a.name).collect::<Vec<_>>(),
-        "received-at": m.received_at.as_secs(),
-        "message-id": m.message_id,
-        "account": m.account,
-    })
-}
-
 /// `GET /demo/api/messages`: what the fake Exchange Online accepted, oldest first.
 async fn messages(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let demo = demo(&state)?;
     Ok(Json(Value::Array(
-        demo.world.messages().iter().map(message_json).collect(),
+        demo.world
+            .messages()
+            .iter()
+            .map(ReceivedMessage::mailbox_entry)
+            .collect(),
     )))
 }
 
@@ -326,18 +313,10 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
-    .card{border:1px solid #ccc;border-radius:6px;padding:1.5rem;margin:1rem 0}\
-    input[type=text]{font-size:1.3rem;letter-spacing:.15em;padding:.4rem;width:14rem;text-transform:uppercase}\
-    button{font-size:1rem;padding:.45rem 1rem;margin:.5rem .5rem 0 0}\
-    table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;vertical-align:top}\
-    .note{color:#555;font-size:.9rem}.demo{background:#fff4d6;padding:.4rem .7rem;border-radius:4px;font-size:.9rem}\
-    #result{margin-top:1rem;font-weight:600}";
-
 fn page(title: &str, body: &str) -> Response {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><style>{PAGE_STYLE}</style></head><body>\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/demo.css\"></head><body>\
          <p class=\"demo\">Demo: a stand-in for Microsoft, running inside mfp-host. <a href=\"/\">Back to the panel</a> · <a href=\"/demo/mailbox\">Mailbox</a></p>\
          {body}</body></html>",
         title = escape(title)
@@ -364,17 +343,7 @@ async fn devicelogin_page(State(state): State<AppState>) -> Result<Response, Api
          <p class=\"note\">You sign in as <strong>{account}</strong> (the demo's account for the current scenario).</p>\
          <p class=\"note\" id=\"scenario\">Demo scenario <strong>{scenario}</strong>: {what} <a href=\"/demo/mailbox\">Switch</a></p>\
          <div id=\"result\" role=\"status\"></div></div>\
-         <script>\
-         const q=new URLSearchParams(location.search).get('code');if(q)document.getElementById('code').value=q;\
-         async function send(decline){{const code=document.getElementById('code').value.trim();\
-         const out=document.getElementById('result');out.textContent='';delete out.dataset.outcome;\
-         const r=await fetch('/demo/api/approve',{{method:'POST',headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{'user-code':code,decline}})}});\
-         const j=await r.json().catch(()=>({{}}));\
-         if(r.ok){{out.textContent=j.result||'';out.dataset.outcome=j.outcome&&j.outcome.kind||'';}}\
-         else{{out.textContent=(j.error&&j.error.message||r.statusText)+(j.error&&j.error.remedy?' — '+j.error.remedy:'');}}}}\
-         document.getElementById('form').addEventListener('submit',e=>{{e.preventDefault();send(false);}});\
-         document.getElementById('decline').addEventListener('click',()=>send(true));\
-         </script>",
+         <script src=\"/demo-devicelogin.js\" defer></script>",
         account = escape(&account),
         scenario = escape(&demo.case().name()),
         what = escape(demo.case().describe()),
@@ -388,7 +357,7 @@ async fn mailbox_page(State(state): State<AppState>) -> Result<Response, ApiErro
     let current = demo.case();
     let mut rows = String::new();
     for m in demo.world.messages().iter().rev() {
-        let v = message_json(m);
+        let v = m.mailbox_entry();
         let text = |key: &str| v[key].as_str().unwrap_or_default().to_owned();
         let list = |key: &str| {
             v[key]
@@ -432,11 +401,7 @@ async fn mailbox_page(State(state): State<AppState>) -> Result<Response, ApiErro
          <tbody>{rows}</tbody></table>\
          <div class=\"card\"><h2>Scenario</h2><p class=\"note\">Switch how the stand-ins behave (sign-in and sending), live.</p>\
          <select id=\"case\">{options}</select> <button id=\"switch\">Switch</button><div id=\"result\" role=\"status\"></div></div>\
-         <script>document.getElementById('switch').addEventListener('click',async()=>{{\
-         const name=document.getElementById('case').value;\
-         const r=await fetch('/demo/api/scenario',{{method:'POST',headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{name}})}});\
-         const j=await r.json().catch(()=>({{}}));\
-         document.getElementById('result').textContent=r.ok?'Now: '+j.name+' — '+j.description:(j.error&&j.error.message||r.statusText);}});</script>"
+         <script src=\"/demo-mailbox.js\" defer></script>"
     );
     Ok(page("Mailbox — demo Exchange Online", &body))
 }

@@ -19,6 +19,36 @@ pub struct Client {
     pub addr: String,
 }
 
+/// An HTTP/1.1 request with `Connection: close`; a body is sent as JSON, unless `headers`
+/// name another `Content-Type`.
+pub fn raw_request(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if let Some(body) = body {
+        if !typed {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    } else if method != "GET" {
+        head.push_str("Content-Length: 0\r\n");
+    }
+    head.push_str("\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body.unwrap_or_default().as_bytes());
+    raw
+}
+
 impl Client {
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
@@ -32,30 +62,25 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
+        self.request_as(&self.addr, method, path, headers, body)
+    }
+
+    /// [`Self::request`] with this `Host` header (DNS rebinding: another site's name).
+    pub fn request_as(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(300)))
             .unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if let Some(body) = body {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        } else if method != "GET" {
-            head.push_str("Content-Length: 0\r\n");
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        if let Some(body) = body {
-            stream.write_all(body.as_bytes()).unwrap();
-        }
+        stream
+            .write_all(&raw_request(host, method, path, headers, body))
+            .unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
         parse_reply(&raw)

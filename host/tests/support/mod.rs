@@ -5,3 +5,4 @@
 pub mod client;
 pub mod http;
 pub mod server;
+pub mod tls;

@@ -1,6 +1,7 @@
-//! A running `mfp-host serve` (the real binary), started with `--listen 127.0.0.1:0`: the
-//! bound address is read from its `listening on` line. Shared by the `serve_*` tests and
-//! `benches/serve.rs`; talk to it through [`Client`] (a `Server` derefs to one).
+//! A running `mfp-host serve` (the real binary), started with `--listen 127.0.0.1:0` (or
+//! another listen address, [`Launch`]): the bound address is read from its `listening on`
+//! line. Shared by the `serve_*` tests and `benches/serve.rs`; talk to it through
+//! [`Client`] (a `Server` derefs to one), or over HTTPS through `super::tls`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub struct Server {
     /// What it printed on stdout before its `listening on` line (e.g. the demo's
     /// command-line flags).
     pub printed: Vec<String>,
+    /// `http` or `https`, from the `listening on` line.
+    pub scheme: String,
     /// The temporary state dir of [`Server::start`], removed after the process is killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -32,9 +35,7 @@ impl Server {
     /// A server on a fresh state dir, with the administrator's password [`PASSWORD`] and
     /// `extra` after `serve`.
     pub fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let password_file = dir.path().join("admin-password");
-        std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+        let (dir, password_file) = password_dir();
         let mut server = Self::start_in(&dir.path().join("state"), &password_file, &[], extra);
         server._dir = Some(dir);
         server
@@ -49,18 +50,40 @@ impl Server {
         global: &[&str],
         serve: &[&str],
     ) -> Self {
-        let log = state_dir.with_extension("stderr.log");
+        Self::launch(&Launch {
+            state_dir: Some(state_dir),
+            password_file,
+            global,
+            serve,
+            ..Launch::default()
+        })
+        .expect("mfp-host serve starts")
+    }
+
+    /// A server as `launch` says; `Err` with its stderr when it exits (or says nothing)
+    /// before its `listening on` line.
+    pub fn launch(launch: &Launch) -> Result<Self, String> {
+        let log = match launch.state_dir {
+            Some(dir) => dir.with_extension("stderr.log"),
+            None => launch.password_file.with_extension("stderr.log"),
+        };
         let stderr = std::fs::File::create(&log).unwrap();
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mfp-host"))
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(global)
-            .args(["serve", "--listen", "127.0.0.1:0", "--admin-password-file"])
-            .arg(password_file)
-            .args(serve)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mfp-host"));
+        if let Some(dir) = launch.state_dir {
+            command.arg("--state-dir").arg(dir);
+        }
+        command
+            .args(launch.global)
+            .args(["serve", "--listen", launch.listen, "--admin-password-file"])
+            .arg(launch.password_file)
+            .args(launch.serve)
             .env_remove("MFP_ADMIN_PASSWORD")
-            .env_remove("MFP_LOG")
+            .env_remove("MFP_LOG");
+        for (name, value) in launch.env {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -77,39 +100,91 @@ impl Server {
             }
         });
         let mut printed = Vec::new();
-        let (at, addr) = loop {
+        let (at, scheme, addr) = loop {
             match rx.recv_timeout(Duration::from_secs(120)) {
                 Ok((at, line)) => {
-                    if let Some(addr) = line.strip_prefix("listening on http://") {
-                        break (at, addr.trim().to_owned());
+                    if let Some((scheme, addr)) = line
+                        .strip_prefix("listening on ")
+                        .and_then(|rest| rest.split_once("://"))
+                    {
+                        break (at, scheme.to_owned(), addr.trim().to_owned());
                     }
                     printed.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    let log = std::fs::read_to_string(&log);
-                    panic!("no `listening on` line from mfp-host serve; stderr: {log:?}");
+                    return Err(std::fs::read_to_string(&log).unwrap_or_default());
                 }
             }
         };
+        // A wildcard listen is reached on loopback.
+        let addr = addr
+            .strip_prefix("0.0.0.0:")
+            .map(|port| format!("127.0.0.1:{port}"))
+            .unwrap_or(addr);
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Self {
+        Ok(Self {
             child,
             client: Client { addr },
             log,
-            state_dir: state_dir.to_path_buf(),
+            state_dir: launch.state_dir.map(Path::to_path_buf).unwrap_or_default(),
             printed,
+            scheme,
             started,
             to_listening: at - started,
             _dir: None,
-        }
+        })
+    }
+
+    /// The certificate fingerprint the server printed (`AB:CD:…`), when it serves HTTPS.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.printed.iter().find_map(|line| {
+            line.strip_prefix("tls certificate SHA-256 fingerprint: ")
+                .map(|f| f.trim().to_owned())
+        })
     }
 
     /// What the server wrote to stderr so far (its access log).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// How to start a server beyond [`Server::start_in`]'s defaults.
+pub struct Launch<'a> {
+    /// `--state-dir`; `None` leaves it out (the default state dir: set `env`'s
+    /// `XDG_STATE_HOME` to keep it in a temporary folder).
+    pub state_dir: Option<&'a Path>,
+    pub password_file: &'a Path,
+    pub listen: &'a str,
+    /// Flags before `serve`.
+    pub global: &'a [&'a str],
+    /// Flags after `serve`.
+    pub serve: &'a [&'a str],
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            password_file: Path::new(""),
+            listen: "127.0.0.1:0",
+            global: &[],
+            serve: &[],
+            env: &[],
+        }
+    }
+}
+
+/// A fresh temporary folder holding the password file `admin-password` ([`PASSWORD`]);
+/// returns it and the file's path.
+pub fn password_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("admin-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    (dir, password_file)
 }
 
 impl std::ops::Deref for Server {

@@ -619,7 +619,10 @@ fn issue_tokens(
     } else {
         resource.join(" ")
     };
-    let expires_in = random::between(3600, 5400);
+    let expires_in = state
+        .settings
+        .access_token_lifetime
+        .unwrap_or_else(|| random::between(3600, 5400));
     let kid = random::base64url(20);
     let access_token = format!(
         "{}.{}.{}",

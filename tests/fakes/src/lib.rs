@@ -32,6 +32,8 @@ pub mod world;
 
 #[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use exchange::{SmtpOutput, SmtpSession};
 pub use http::HttpResponse;

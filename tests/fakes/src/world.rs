@@ -122,6 +122,9 @@ pub struct Settings {
     /// Off by default: Entra ID keeps an already-redeemed refresh token valid. On in the
     /// race tests, where a client that spends a rotated token must not sign out.
     pub single_use_refresh_tokens: bool,
+    /// Lifetime of issued access tokens in seconds; `None`: 3600 to 5400 at random, as
+    /// Microsoft's. A short one makes a device refresh at every send (crash tests).
+    pub access_token_lifetime: Option<u64>,
     /// The application's display name, quoted by AADSTS65001 and 50194.
     pub app_name: String,
     /// The front-end host name in SMTP greetings and diagnostics.
@@ -160,6 +163,7 @@ impl Default for Settings {
             client_id: None,
             scope: Some(crate::DEVICE_SCOPE.into()),
             single_use_refresh_tokens: false,
+            access_token_lifetime: None,
             hang_up_after_refusal: false,
             app_name: "MFP Scan to Email".into(),
             smtp_host: "PH7P220CA0011.outlook.office365.com".into(),
@@ -202,6 +206,23 @@ impl ReceivedMessage {
     /// The value of header `name` (case-insensitive), unfolded.
     pub fn header(&self, name: &str) -> Option<String> {
         crate::exchange::header_value(self.headers.as_bytes(), name)
+    }
+
+    /// The message as the demo mailbox lists it (`GET /demo/api/messages`, and the
+    /// preview's mailbox): as the fake Exchange decodes it; a message kept as headers
+    /// only lists no attachments.
+    pub fn mailbox_entry(&self) -> serde_json::Value {
+        let decoded = self.decoded();
+        serde_json::json!({
+            "from": decoded.from,
+            "to": self.rcpt_to,
+            "subject": decoded.subject,
+            "size": self.size,
+            "attachments": decoded.attachments.iter().map(|a| &a.name).collect::<Vec<_>>(),
+            "received-at": self.received_at.as_secs(),
+            "message-id": self.message_id,
+            "account": self.account,
+        })
     }
 }
 
@@ -532,6 +553,20 @@ impl World {
         let mut state = self.lock();
         let count = state.requests.entry(key).or_insert(0);
         *count = count.saturating_add(1);
+    }
+
+    /// Every secret the identity platform issued and still holds: device codes, access
+    /// tokens and refresh tokens. Leak tests search a device's output, logs and state for
+    /// them.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let state = self.lock();
+        state
+            .device
+            .keys()
+            .chain(state.access.keys())
+            .chain(state.refresh.keys())
+            .cloned()
+            .collect()
     }
 
     /// Authenticated SMTP sessions `upn` holds now.

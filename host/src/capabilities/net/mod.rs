@@ -14,6 +14,7 @@
 //! Errors never carry request bodies or header values (they hold tokens), and the `Debug`
 //! output of requests and responses shows neither.
 
+mod deadline;
 mod ehlo;
 mod http;
 mod limits;
@@ -31,7 +32,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use ehlo::system_host_name;
 pub use http::{HttpRequest, HttpResponse};
@@ -260,6 +261,7 @@ impl Net {
                 Some((host, port)) => SmtpGrant::Fixed(Destination::new(&host, port)),
                 None => SmtpGrant::None,
             },
+            until: None,
         }
     }
 
@@ -273,6 +275,7 @@ impl Net {
         NetGrant {
             net: self.clone(),
             smtp: SmtpGrant::Lookup(Arc::new(lookup)),
+            until: None,
         }
     }
 }
@@ -313,9 +316,18 @@ impl fmt::Debug for SmtpGrant {
 pub struct NetGrant {
     net: Net,
     smtp: SmtpGrant,
+    /// The call's deadline: no HTTPS exchange of this grant waits past it.
+    until: Option<Instant>,
 }
 
 impl NetGrant {
+    /// This grant for a call that must end by `deadline`: its HTTPS exchanges (TLS
+    /// handshake, request, response) stop there even when the server keeps trickling bytes.
+    pub fn until(mut self, deadline: Instant) -> Self {
+        self.until = Some(deadline);
+        self
+    }
+
     /// The granted identity platform, e.g. `https://login.microsoftonline.com`.
     pub fn authority(&self) -> &str {
         &self.net.shared.authority_url
@@ -364,6 +376,7 @@ impl NetGrant {
                 shared.io_timeout,
             )?,
         };
+        let sock = deadline::DeadlineStream::new(sock, self.until, shared.io_timeout);
         let stream = tls::handshake(&shared.tls, &dest.host, sock)?;
         let host_header = if dest.port == 443 {
             dest.url_host()

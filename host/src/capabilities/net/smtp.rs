@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
@@ -28,6 +28,11 @@ pub struct SmtpConnection {
     stream: Stream,
     tls: Arc<ClientConfig>,
     _permit: Permit,
+    /// When the reply being read must be complete: set by the first read after a write
+    /// (or after connecting), from that read's stage timeout; cleared by the next write.
+    /// RFC 5321 §4.5.3.2 times a reply, not each read, so a server trickling one byte at
+    /// a time cannot stretch a stage beyond its timeout.
+    reply_deadline: Option<Instant>,
 }
 
 enum Stream {
@@ -65,7 +70,14 @@ impl SmtpConnection {
             stream: Stream::Plain(sock),
             tls,
             _permit: permit,
+            reply_deadline: None,
         }
+    }
+
+    /// Whether a read now continues the reply already being read (its time was counted
+    /// when the reply's first read began).
+    pub fn reading_a_reply(&self) -> bool {
+        self.reply_deadline.is_some()
     }
 
     /// `host:port` this connection reaches.
@@ -105,15 +117,24 @@ impl SmtpConnection {
             .map_err(|e| NetError::Other(format!("cannot set the timeout: {e}")))
     }
 
-    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting up to `timeout` for
-    /// at least one: `Closed` at the end of the stream, `Timeout` after `timeout`.
+    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting for at least one:
+    /// `Closed` at the end of the stream, `Timeout` once `timeout` has passed since the
+    /// first read of this reply (the first read after a write, or after connecting).
     pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
         if max == 0 {
             return Err(NetError::Other(
                 "a read must ask for at least 1 byte".into(),
             ));
         }
-        self.set_timeout(timeout)?;
+        let now = Instant::now();
+        let deadline = *self
+            .reply_deadline
+            .get_or_insert_with(|| now + timeout.min(MAX_STAGE_TIMEOUT));
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(NetError::Timeout);
+        }
+        self.set_timeout(left)?;
         let mut buf = vec![0; (max as usize).min(MAX_READ)];
         loop {
             let read = match &mut self.stream {
@@ -135,6 +156,7 @@ impl SmtpConnection {
 
     /// Writes all of `data` (encrypted once TLS is on), each socket write within `timeout`.
     pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
+        self.reply_deadline = None;
         self.set_timeout(timeout)?;
         let written = match &mut self.stream {
             Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
@@ -148,6 +170,13 @@ impl SmtpConnection {
     /// `server_name`, each of its reads and writes within `timeout`. A second call is an
     /// error; a failed handshake closes the connection.
     pub fn start_tls(&mut self, server_name: &str, timeout: Duration) -> Result<(), NetError> {
+        // TLS verifies the name given, so it must be the granted server's: a certificate
+        // for another name must not make this connection pass for that name's.
+        let named = Destination::new(server_name, self.destination.port);
+        if named != self.destination {
+            return Err(NetError::Denied(named.to_string()));
+        }
+        self.reply_deadline = None;
         if matches!(self.stream, Stream::Plain(_)) {
             self.set_timeout(timeout)?;
         }
@@ -336,15 +365,19 @@ mod tests {
     }
 
     #[test]
-    fn each_read_waits_as_long_as_its_caller_says() {
+    fn each_reply_waits_as_long_as_its_caller_says() {
         let (listener, port) = testing::listener();
         let ca = TestCa::new("test CA");
-        // The HTTPS timeout does not bound SMTP reads: each read brings its own.
+        // The HTTPS timeout does not bound SMTP reads: each reply brings its own.
         let mut config = net_config(&ca, &[("smtp.office365.com:587", port)]);
         config.io_timeout = Duration::from_millis(50);
         let mut conn = grant(config).connect(SMTP, 587).unwrap();
         for wait in [Duration::from_millis(200), Duration::from_millis(600)] {
+            // A command, then its reply: the reply's time starts with its first read.
+            conn.write(b"NOOP\r\n", wait).unwrap();
             let started = Instant::now();
+            assert_eq!(conn.read(512, wait), Err(NetError::Timeout));
+            // The same reply read on: its time is used up, whatever this read asks for.
             assert_eq!(conn.read(512, wait), Err(NetError::Timeout));
             let took = started.elapsed();
             assert!(
@@ -357,6 +390,41 @@ mod tests {
             );
         }
         drop(listener);
+    }
+
+    #[test]
+    fn a_reply_trickling_one_byte_at_a_time_ends_at_its_timeout() {
+        let (listener, port) = testing::listener();
+        let server = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            for byte in b"220-".iter().cycle().take(100) {
+                if sock.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let ca = TestCa::new("test CA");
+        let mut conn = grant(net_config(&ca, &[("smtp.office365.com:587", port)]))
+            .connect(SMTP, 587)
+            .unwrap();
+        let wait = Duration::from_millis(500);
+        let started = Instant::now();
+        let mut got = 0;
+        let err = loop {
+            match conn.read(512, wait) {
+                Ok(bytes) => got += bytes.len(),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err, NetError::Timeout);
+        assert!(
+            got > 1,
+            "bytes kept coming ({got}), each read within its own timeout"
+        );
+        assert!(started.elapsed() < wait * 3, "{:?}", started.elapsed());
+        drop(conn);
+        let _ = server.join();
     }
 
     #[test]

@@ -165,7 +165,13 @@ impl HostConnection for NetAccess {
         max: u32,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, wit::NetError>> {
-        let timeout = self.stage_timeout(timeout_ms);
+        // A reply's time counts once, at its first read: reads that continue it wait
+        // only for what is left of it (see `SmtpConnection::read`).
+        let timeout = if self.connection(&handle)?.reading_a_reply() {
+            Duration::from_millis(u64::from(timeout_ms)).min(MAX_STAGE_TIMEOUT)
+        } else {
+            self.stage_timeout(timeout_ms)
+        };
         Ok(self.connection(&handle)?.read(max, timeout).map_err(to_wit))
     }
 

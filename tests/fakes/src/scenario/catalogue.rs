@@ -370,14 +370,14 @@ static CATALOGUE: &[ScenarioCase] = &[
         "smtp-send-as-denied",
     )
     .quoting("554 5.2.252 SendAsDenied; mfp@contoso.com not allowed to send as ceo@contoso.com")
-    .remedy(&["From Address", "from.alias-sender"]),
+    .remedy(&["From Address", "[Sender is an alias or proxy address of the signed-in account]"]),
     ScenarioCase::fails(
         Case::LegacySendAsReply,
         SendFrom(NOT_OWNED),
         "smtp-send-as-denied",
     )
     .quoting("554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException")
-    .remedy(&["From Address", "from.alias-sender"]),
+    .remedy(&["From Address", "[Sender is an alias or proxy address of the signed-in account]"]),
     // Normally Exchange refuses another sender at MAIL FROM already.
     ScenarioCase::fails(Case::Happy, SendFrom(NOT_OWNED), "smtp-send-as-denied")
         .quoting("550 5.7.60 SMTP; Client does not have permissions to send as this sender")
