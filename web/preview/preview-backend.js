@@ -263,9 +263,23 @@ const imports = {
   './random.js': { random },
 };
 
+/**
+ * How long the instantiations of the component took in this page (one per call, as on the
+ * device), for the figures the browser tests report beside wasmtime's.
+ */
+export const instantiationTimes = [];
+
+/** A fresh instance of the component, timed. */
+async function freshInstance() {
+  const start = performance.now();
+  const root = await instantiate(getCoreModule, imports);
+  instantiationTimes.push(performance.now() - start);
+  return root;
+}
+
 /** Runs `call` on a fresh instance of the component. */
 async function withComponent(call) {
-  const root = await instantiate(getCoreModule, imports);
+  const root = await freshInstance();
   return call(root);
 }
 
@@ -389,7 +403,7 @@ function componentFailure(err) {
 async function callComponent(call, mapError) {
   let root;
   try {
-    root = await instantiate(getCoreModule, imports);
+    root = await freshInstance();
   } catch (err) { throw componentFailure(err); }
   try {
     return call(root);

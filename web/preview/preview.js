@@ -3,7 +3,7 @@
 // with the preview as its backend, and adds what a demo needs: the scenario picker (the
 // stand-ins' one table), the simulated sign-in page (approve or decline a code), the
 // mailbox, and a sample scan to attach.
-import { start, backend, clock, resetAll, views } from './preview-backend.js';
+import { start, backend, clock, resetAll, views, instantiationTimes } from './preview-backend.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -106,7 +106,7 @@ async function main() {
     window.location.hash = '#send-test';
   });
   window.mfpBackend = backend;
-  window.mfpPreview = { backend, clock, fakes, catalogue: preview.catalogue, views, info, saveWorld: preview.saveWorld };
+  window.mfpPreview = { backend, clock, fakes, catalogue: preview.catalogue, views, info, saveWorld: preview.saveWorld, instantiationTimes };
   new MutationObserver(() => {
     if (document.body.dataset.ready === 'true' && !window.mfpPreview.readyMs) {
       window.mfpPreview.readyMs = performance.now();
