@@ -177,7 +177,10 @@ pub fn events(storage: &impl Storage) -> Result<Vec<Event>, StoreError> {
             history.events.into_iter().rev().collect()
         }
     };
-    for unsettled in crate::mailer::journal::unsettled_events(storage)?.into_iter().rev() {
+    for unsettled in crate::mailer::journal::unsettled_events(storage)?
+        .into_iter()
+        .rev()
+    {
         let at = events
             .iter()
             .position(|e| e.at <= unsettled.at)

@@ -18,6 +18,13 @@
 //! - the next calls succeed (every call that ended before its kill exited 0), and a last
 //!   send after the run goes through.
 //!
+//! A refresh killed while it holds the refresh lease leaves the lease for its 120 s: the
+//! next send must go through with the access token on disk, and the harness then deletes
+//! the lease as if that time had passed, so later kills still land in refreshes. SIGKILL
+//! ends the process, not the machine: what the kernel already had of a write survives,
+//! so this covers the device's commit order, not the disk's (SQLite's WAL and
+//! `synchronous=FULL` cover a power cut).
+//!
 //! `ten_sigkills…` runs in the normal suite; the long run (`scripts/crash-test`, 200 kills
 //! by default, `CRASH_KILLS` and `CRASH_SEED` to change) is `#[ignore]`d. Both print the
 //! kill points they hit and the outcomes.
@@ -580,7 +587,10 @@ impl Harness {
                 settings.consent_redirect_uri.as_str(),
                 settings.from.guest_edit
             ),
-            (consent_uri(generation).as_str(), generation % 2 == 0),
+            (
+                consent_uri(generation).as_str(),
+                generation.is_multiple_of(2)
+            ),
             "the settings mix two generations ({ctx})"
         );
         assert!(
@@ -705,7 +715,12 @@ fn settings_args(generation: u64) -> Vec<String> {
         "consent-redirect-uri".into(),
         consent_uri(generation),
         "from.guest-edit".into(),
-        if generation % 2 == 0 { "yes" } else { "no" }.into(),
+        if generation.is_multiple_of(2) {
+            "yes"
+        } else {
+            "no"
+        }
+        .into(),
     ]
     .to_vec()
 }
