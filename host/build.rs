@@ -19,15 +19,8 @@ mod build_wasm;
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
-    for watched in [
-        "src",
-        "wit",
-        "Cargo.toml",
-        "Cargo.lock",
-        "rust-toolchain.toml",
-        // `mfp-host serve` embeds the panel's files (rust-embed): a new file must rebuild.
-        "web",
-    ] {
+    // `mfp-host serve` embeds the panel's files (rust-embed): a new file must rebuild.
+    for watched in build_component::INPUTS.iter().chain(&["web"]) {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

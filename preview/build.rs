@@ -42,13 +42,8 @@ const PAGE_FILES: &[(&str, &str)] = &[
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
-    for watched in [
-        "src",
-        "wit",
+    for watched in build_component::INPUTS.iter().chain(&[
         "tests/fakes",
-        "Cargo.toml",
-        "Cargo.lock",
-        "rust-toolchain.toml",
         "host/build_component.rs",
         "host/build_wasm.rs",
         "web/preview",
@@ -56,7 +51,7 @@ fn main() {
         "web/app.js",
         "web/style.css",
         "web/favicon.svg",
-    ] {
+    ]) {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
