@@ -116,22 +116,21 @@ pub fn run(data: &[u8]) {
         assert_eq!(closed, session.is_closed());
     }
 
-    // `AUTH <mechanism> <response>` is logged with the response's length only. (A line
-    // that joins the mechanism and the response with no space is logged as sent.)
+    // `AUTH XOAUTH2 <response>` is logged with the response's length only. (A client
+    // that puts a secret elsewhere, such as in the mechanism's name, has it logged.)
     for line in world.smtp_commands() {
-        let auth = line
-            .get(..5)
-            .is_some_and(|v| v.eq_ignore_ascii_case("AUTH "))
-            && line[5..].split_once(' ').is_some_and(|(mechanism, _)| {
-                !mechanism.is_empty()
-                    && mechanism
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if auth {
-            assert!(!line.contains(&token), "an AUTH line logged with its token");
+        let prefix = "AUTH XOAUTH2 ";
+        if line
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
+            let response = &line[prefix.len()..];
             assert!(
-                !line.contains(&blob),
+                !response.contains(&token),
+                "an AUTH line logged with its token"
+            );
+            assert!(
+                !response.contains(&blob),
                 "an AUTH line logged with its response"
             );
         }

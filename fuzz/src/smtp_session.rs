@@ -82,27 +82,38 @@ pub fn run(data: &[u8]) {
         to: to.clone(),
         size: (flags & 32 != 0).then_some(body.len() as u64),
     };
+    // The server may echo what it likes, and the host may name the device or an
+    // address after it: the token counts as leaked only when no input held it first.
+    let inputs = [
+        f.rest(6).concat(),
+        ehlo_name.clone().into_bytes(),
+        from.clone().into_bytes(),
+        to.concat().into_bytes(),
+    ];
+    let planted = inputs
+        .iter()
+        .any(|input| contains(input, TOKEN.as_bytes()) || contains(input, blob.as_bytes()));
     let mut session = match Session::new(config, credentials, envelope.clone()) {
         Ok(session) => session,
         Err(err) => {
-            assert_no_secret(&format!("{err} {} {err:?}", err.remedy()), &blob);
+            if !planted {
+                assert_no_secret(&format!("{err} {} {err:?}", err.remedy()), &blob);
+            }
             return;
         }
     };
     // Everything the session refused to start with is checked; what it accepted goes
     // into commands, which are checked below.
     let mut reads = f.rest(6).into_iter();
-    // A server may echo what it likes; the token counts as leaked only when it did not
-    // send it first.
-    let server_bytes = f.rest(6).concat();
-    let echoed =
-        contains(&server_bytes, TOKEN.as_bytes()) || contains(&server_bytes, blob.as_bytes());
     let assert_no_secret = |shown: &str, blob: &str| {
-        if !echoed {
+        if !planted {
             assert_no_secret(shown, blob);
         }
     };
-    let mut state = Dialogue::default();
+    let mut state = Dialogue {
+        planted,
+        ..Dialogue::default()
+    };
     let mut body_out: Option<Vec<u8>> = None;
     let mut ended = false;
     for _ in 0..MAX_EVENTS {
@@ -173,6 +184,8 @@ pub fn run(data: &[u8]) {
 /// What the client has said so far.
 #[derive(Default)]
 struct Dialogue {
+    /// An input held the token or the response, so a command may too.
+    planted: bool,
     tls: bool,
     auth_sent: bool,
     response_sent: bool,
@@ -189,7 +202,7 @@ impl Dialogue {
         assert_crlf_only("a command", bytes);
         assert!(bytes.ends_with(b"\r\n"), "a write that does not end a line");
         assert!(
-            !contains(bytes, TOKEN.as_bytes()),
+            self.planted || !contains(bytes, TOKEN.as_bytes()),
             "the raw token was written"
         );
         for line in crlf_lines(bytes) {
@@ -201,7 +214,7 @@ impl Dialogue {
                 continue;
             }
             assert!(line.len() + 2 <= 512, "a command line over 512 octets");
-            if !text.starts_with("AUTH XOAUTH2 ") {
+            if !self.planted && !text.starts_with("AUTH XOAUTH2 ") {
                 assert!(!text.contains(blob), "the XOAUTH2 response inside {text:?}");
             }
             if text.is_empty() {
