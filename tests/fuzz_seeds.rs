@@ -122,5 +122,5 @@ macro_rules! targets {
 
 targets! {
     smtp_reply smtp_session device_code token_reply id_token
-    mime_headers xoauth2 fakes_smtp fakes_http fakes_mime
+    mime_headers xoauth2 fakes_smtp fakes_http fakes_mime settings
 }

@@ -16,6 +16,7 @@ pub mod fakes_mime;
 pub mod fakes_smtp;
 pub mod id_token;
 pub mod mime_headers;
+pub mod settings;
 pub mod smtp_reply;
 pub mod smtp_session;
 pub mod token_reply;
@@ -38,4 +39,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("fakes_smtp", fakes_smtp::run),
     ("fakes_http", fakes_http::run),
     ("fakes_mime", fakes_mime::run),
+    ("settings", settings::run),
 ];

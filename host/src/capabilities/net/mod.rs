@@ -321,8 +321,9 @@ pub struct NetGrant {
 }
 
 impl NetGrant {
-    /// This grant for a call that must end by `deadline`: its HTTPS exchanges (TLS
-    /// handshake, request, response) stop there even when the server keeps trickling bytes.
+    /// This grant for a call that must end by `deadline`: its HTTPS exchanges (connect,
+    /// proxy `CONNECT`, TLS handshake, request, response) stop there even when the proxy
+    /// stays silent or the server keeps trickling bytes.
     pub fn until(mut self, deadline: Instant) -> Self {
         self.until = Some(deadline);
         self
@@ -344,6 +345,20 @@ impl NetGrant {
         self.net.shared.smtp_timeout_divisor
     }
 
+    /// The longest wait for an HTTPS connection to open: the connect timeout, or what is
+    /// left of the call's deadline when that is less; `Timeout` once the deadline has passed.
+    fn connect_wait(&self) -> Result<Duration, NetError> {
+        let timeout = self.net.shared.connect_timeout;
+        let Some(until) = self.until else {
+            return Ok(timeout);
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetError::Timeout);
+        }
+        Ok(left.min(timeout))
+    }
+
     /// Sends one HTTPS request to the authority and reads the whole response. Any other
     /// scheme, host or port is `Denied`; redirects are returned, not followed.
     pub fn http_request(&self, req: HttpRequest) -> Result<HttpResponse, NetError> {
@@ -358,25 +373,22 @@ impl NetGrant {
             return Err(NetError::Denied(dest.to_string()));
         }
         http::check_request(&req)?;
+        let connect_timeout = self.connect_wait()?;
         let sock = match &shared.proxy {
-            Some(proxy) => {
-                let sock = tcp::dial(
-                    &proxy.address,
-                    &shared.resolve,
-                    shared.connect_timeout,
-                    shared.io_timeout,
-                )
-                .map_err(|err| proxy::unreachable(proxy, err))?;
-                proxy::tunnel(sock, proxy, &dest)?
-            }
-            None => tcp::dial(
-                &dest,
+            Some(proxy) => tcp::dial(
+                &proxy.address,
                 &shared.resolve,
-                shared.connect_timeout,
+                connect_timeout,
                 shared.io_timeout,
-            )?,
+            )
+            .map_err(|err| proxy::unreachable(proxy, err))?,
+            None => tcp::dial(&dest, &shared.resolve, connect_timeout, shared.io_timeout)?,
         };
-        let sock = deadline::DeadlineStream::new(sock, self.until, shared.io_timeout);
+        // Bounded by the deadline from here on, the proxy's reply to CONNECT included.
+        let mut sock = deadline::DeadlineStream::new(sock, self.until, shared.io_timeout);
+        if let Some(proxy) = &shared.proxy {
+            proxy::tunnel(&mut sock, proxy, &dest)?;
+        }
         let stream = tls::handshake(&shared.tls, &dest.host, sock)?;
         let host_header = if dest.port == 443 {
             dest.url_host()

@@ -6,7 +6,6 @@
 //! name included), not to the tunnel's target.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use super::{Destination, NetError, ProxyConfig, tcp};
 
@@ -22,17 +21,19 @@ pub(super) fn unreachable(proxy: &ProxyConfig, err: NetError) -> NetError {
     }
 }
 
-/// Asks the proxy for a tunnel to `target` and returns the socket once it is open.
-pub(super) fn tunnel(
-    mut sock: TcpStream,
+/// Asks the proxy for a tunnel to `target` over `sock`; on success `sock` is the tunnel.
+/// `sock` is the call's deadline-bounded stream, so a proxy that accepts the connection and
+/// never answers `CONNECT` ends the call in `Timeout` at its deadline instead of holding it.
+pub(super) fn tunnel<S: Read + Write>(
+    sock: &mut S,
     proxy: &ProxyConfig,
     target: &Destination,
-) -> Result<TcpStream, NetError> {
+) -> Result<(), NetError> {
     let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
     sock.write_all(request.as_bytes())
         .and_then(|()| sock.flush())
         .map_err(|err| proxy_io(proxy, err))?;
-    let head = read_head(&mut sock, proxy)?;
+    let head = read_head(sock, proxy)?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut reply = httparse::Response::new(&mut headers);
     match reply.parse(&head) {
@@ -44,7 +45,7 @@ pub(super) fn tunnel(
         }
     }
     match reply.code {
-        Some(code) if (200..300).contains(&code) => Ok(sock),
+        Some(code) if (200..300).contains(&code) => Ok(()),
         code => Err(NetError::Proxy(format!(
             "{proxy} answered {} {} to CONNECT {target}",
             code.unwrap_or_default(),
@@ -55,7 +56,7 @@ pub(super) fn tunnel(
 
 /// Reads the reply head byte by byte: nothing after the blank line may be consumed, since
 /// it belongs to the tunnel (a 2xx reply to CONNECT has no body).
-fn read_head(sock: &mut TcpStream, proxy: &ProxyConfig) -> Result<Vec<u8>, NetError> {
+fn read_head<S: Read>(sock: &mut S, proxy: &ProxyConfig) -> Result<Vec<u8>, NetError> {
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
@@ -89,7 +90,9 @@ fn proxy_io(proxy: &ProxyConfig, err: std::io::Error) -> NetError {
 mod tests {
     use std::io::{self, Read, Write};
     use std::net::{Shutdown, TcpStream};
+    use std::sync::mpsc;
     use std::thread::{self, JoinHandle};
+    use std::time::{Duration, Instant};
 
     use super::super::testing::{self, TestCa, https_server, net_config};
     use super::super::{HttpRequest, Net, NetError, ProxyConfig};
@@ -206,6 +209,39 @@ mod tests {
         assert!(
             matches!(&err, NetError::Proxy(m) if m.contains("cannot reach") && m.contains("refused")),
             "{err:?}"
+        );
+    }
+
+    /// A proxy that accepts the connection and reads `CONNECT` but never answers: the call
+    /// must end in `Timeout` at its own deadline. The I/O timeout is far longer, and the
+    /// proxy hangs up after a while (so a regression fails instead of hanging the suite),
+    /// so without the deadline on the reply the error would be "closed", not `Timeout`.
+    #[test]
+    fn a_proxy_that_never_answers_connect_times_out_at_the_call_deadline() {
+        let ca = TestCa::new("test CA");
+        let (listener, port) = testing::listener();
+        let (done, ended) = mpsc::channel::<()>();
+        let silent = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let head = testing::read_request(&mut sock);
+            let _ = ended.recv_timeout(Duration::from_secs(20));
+            head
+        });
+        let mut config = net_config(&ca, &[]);
+        config.io_timeout = Duration::from_secs(120);
+        config.proxy = Some(ProxyConfig::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let err = Net::new(config)
+            .unwrap()
+            .grant(None)
+            .until(Instant::now() + Duration::from_millis(300))
+            .http_request(token_request())
+            .unwrap_err();
+        let _ = done.send(());
+        assert_eq!(err, NetError::Timeout);
+        let head = silent.join().unwrap();
+        assert!(
+            head.starts_with(b"CONNECT login.microsoftonline.com:443 "),
+            "the proxy got the CONNECT before going silent"
         );
     }
 

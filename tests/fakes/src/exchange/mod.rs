@@ -170,10 +170,11 @@ impl SmtpSession {
     pub fn feed(&mut self, input: &[u8], now: Duration) -> SmtpOutput {
         let mut out = SmtpOutput::default();
         if self.closed {
-            let text = String::from_utf8_lossy(input);
-            for line in text.split_terminator('\n') {
-                let line: String = line.trim_end_matches('\r').chars().take(80).collect();
-                self.world.log_smtp(format!("after close: {line}"));
+            for line in input.split_inclusive(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let shown: String = redacted(&self.mode, line).chars().take(80).collect();
+                self.world.log_smtp(format!("after close: {shown}"));
             }
             out.close = true;
             return out;
@@ -279,29 +280,9 @@ impl SmtpSession {
         out.reply.extend_from_slice(b"\r\n");
     }
 
-    /// Records a line the client sent in [`World::smtp_commands`], the token redacted:
-    /// an XOAUTH2 or LOGIN response shows as its length only.
+    /// Records a line the client sent in [`World::smtp_commands`], redacted (see [`redacted`]).
     fn log_line(&self, line: &[u8], note: &str) {
-        let text = String::from_utf8_lossy(line);
-        let secret = |what: &str, len: usize| format!("<{what}, {len} octets>");
-        let shown = match self.mode {
-            Mode::XoauthBlob => secret("XOAUTH2 response", line.len()),
-            Mode::LoginUser | Mode::LoginPassword => secret("LOGIN response", line.len()),
-            Mode::ChallengeAnswer if line.is_empty() => "<empty line>".into(),
-            Mode::ChallengeAnswer => secret("non-empty answer", line.len()),
-            _ => match text.split_once(' ') {
-                Some((verb, rest)) if verb.eq_ignore_ascii_case("AUTH") => {
-                    match rest.split_once(' ') {
-                        Some((mechanism, response)) => format!(
-                            "AUTH {mechanism} {}",
-                            secret("initial response", response.len())
-                        ),
-                        None => text.into_owned(),
-                    }
-                }
-                _ => text.chars().take(200).collect(),
-            },
-        };
+        let shown = redacted(&self.mode, line);
         self.world.log_smtp(format!("{shown}{note}"));
     }
 
@@ -827,6 +808,64 @@ impl World {
 
 /// Lines [`World::smtp_commands`] keeps.
 pub const MAX_LOGGED_LINES: usize = 1000;
+
+/// How `line`, read in `mode`, shows in [`World::smtp_commands`]. Tests print that log and
+/// the demo keeps it, so no token may show, however a client sends it: an XOAUTH2 or LOGIN
+/// response after `334` shows as its length only, and so does the initial response of
+/// `AUTH MECHANISM RESPONSE` (words split on any blank, as a careless client may use a tab).
+/// A command line that starts with a base64 word longer than any SMTP verb is a response
+/// sent when none was asked for (pipelined after a refused `AUTH`, or after the session
+/// closed), or a bare token: it shows as its length too. So does a mechanism name that is
+/// no SASL name (RFC 4422 §3.1).
+fn redacted(mode: &Mode, line: &[u8]) -> String {
+    let secret = |what: &str, len: usize| format!("<{what}, {len} octets>");
+    match mode {
+        Mode::XoauthBlob => return secret("XOAUTH2 response", line.len()),
+        Mode::LoginUser | Mode::LoginPassword => return secret("LOGIN response", line.len()),
+        Mode::ChallengeAnswer if line.is_empty() => return "<empty line>".into(),
+        Mode::ChallengeAnswer => return secret("non-empty answer", line.len()),
+        _ => {}
+    }
+    let text = String::from_utf8_lossy(line);
+    let blank = |c: char| c == ' ' || c == '\t';
+    let (verb, rest) = text.split_once(blank).unwrap_or((&text, ""));
+    if verb.eq_ignore_ascii_case("AUTH") && !rest.is_empty() {
+        let (mechanism, response) = rest.split_once(blank).unwrap_or((rest, ""));
+        let mechanism = if is_sasl_name(mechanism) {
+            mechanism.to_owned()
+        } else {
+            secret("mechanism", mechanism.len())
+        };
+        return if rest.contains(blank) {
+            let response = secret("initial response", response.len());
+            format!("{verb} {mechanism} {response}")
+        } else {
+            format!("{verb} {mechanism}")
+        };
+    }
+    if starts_like_base64(&text) {
+        return secret("base64 line", line.len());
+    }
+    text.chars().take(200).collect()
+}
+
+/// A SASL mechanism name: 1 to 20 upper-case letters, digits, `-` or `_` (RFC 4422 §3.1;
+/// compared without regard to case, as the server does).
+fn is_sasl_name(name: &str) -> bool {
+    (1..=20).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `text` starts with more characters of base64 (or base64url, as tokens use)
+/// than any SMTP verb has (`STARTTLS`, 8 letters): no command line does.
+fn starts_like_base64(text: &str) -> bool {
+    text.bytes()
+        .take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
+        .count()
+        > 8
+}
 
 impl Drop for SmtpSession {
     /// A closed connection gives its concurrent-session slot back.

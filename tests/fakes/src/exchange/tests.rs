@@ -203,6 +203,71 @@ fn a_valid_token_for_the_upn_authenticates_in_one_line_or_after_334() {
     );
 }
 
+/// The command log never shows a token nor a piece of its XOAUTH2 response, however the
+/// client sends it: on the AUTH line, after `334`, with a tab for a space, after a refused
+/// AUTH, or after the session closed.
+#[test]
+fn the_command_log_redacts_xoauth2_tokens_however_they_are_sent() {
+    let world = World::new(Scenario::default());
+    let token = token(&world);
+    let response = blob(UPN, &token);
+    let short = blob(UPN, "short-token-0123456789");
+    let sent: Vec<(bool, Vec<String>)> = vec![
+        // (after STARTTLS, lines)
+        (true, vec![format!("AUTH XOAUTH2 {short}")]),
+        (true, vec![format!("AUTH XOAUTH2 {response}")]),
+        (true, vec!["AUTH XOAUTH2".into(), response.clone()]),
+        (true, vec![format!("auth\txoauth2 {short}")]),
+        (true, vec![format!("AUTH {short}")]),
+        (false, vec!["AUTH XOAUTH2".into(), short.clone()]),
+        (true, vec![format!("{token}:x")]),
+        (
+            true,
+            vec![
+                "QUIT".into(),
+                format!("AUTH XOAUTH2 {short}"),
+                short.clone(),
+            ],
+        ),
+    ];
+    for (tls, lines) in &sent {
+        let mut s = if *tls {
+            after_tls(&world)
+        } else {
+            SmtpSession::new(world.clone(), "127.0.0.1", T0)
+        };
+        for line in lines {
+            s.feed(format!("{line}\r\n").as_bytes(), T0);
+        }
+    }
+    let log = world.smtp_commands();
+    let all = log.join("\n");
+    for secret in [&token, &response, &short] {
+        for window in secret.as_bytes().windows(16).step_by(4) {
+            let window = std::str::from_utf8(window).unwrap();
+            assert!(!all.contains(window), "{window:?} shows in {log:#?}");
+        }
+    }
+    for expected in [
+        format!("AUTH XOAUTH2 <initial response, {} octets>", short.len()),
+        format!("<XOAUTH2 response, {} octets>", response.len()),
+        format!("auth xoauth2 <initial response, {} octets>", short.len()),
+        format!("AUTH <mechanism, {} octets>", short.len()),
+        format!("<base64 line, {} octets>", short.len()),
+        format!(
+            "<base64 line, {} octets> (refused: line too long)",
+            token.len() + 2
+        ),
+        format!(
+            "after close: AUTH XOAUTH2 <initial response, {} octets>",
+            short.len()
+        ),
+        format!("after close: <base64 line, {} octets>", short.len()),
+    ] {
+        assert!(log.contains(&expected), "{expected:?} not in {log:#?}");
+    }
+}
+
 #[test]
 fn wrong_user_unknown_token_or_a_response_not_exactly_xoauth2_is_535_5_7_3() {
     let world = World::new(Scenario::default());
