@@ -66,8 +66,8 @@ async function main() {
       preview.saveWorld();
       result.dataset.code = answer.code;
       result.dataset.outcome = answer.outcome.kind;
-      result.textContent = (answer.code === 'approved' ? 'Approved as ' + answer.account + '.' : 'Declined.') +
-        ' In the scenario ' + answer.scenario + ' the sign-in ends: ' + answer.outcome.kind + '. The panel shows how.';
+      // The stand-ins' sentence, the one the demo's /demo/devicelogin shows too.
+      result.textContent = answer.result;
     } catch (err) {
       const e = typeof err === 'string' ? JSON.parse(err) : { code: 'failed', message: String(err) };
       result.dataset.code = e.code;

@@ -103,15 +103,20 @@ async function signIn(page) {
   });
   if (await page.evaluate(() => document.getElementById('signin-state').dataset.code === 'signed-out')) return 'sign-in-not-started';
   const manual = await page.evaluate(() => window.mfpPreview.fakes.manual_approval());
+  let approved = null;
   if (manual && await page.evaluate(() => document.getElementById('signin-state').dataset.code === 'sign-in-in-progress')) {
     await page.click('[data-testid="preview-devicelogin"] summary');
     await page.waitForFunction(() => document.getElementById('preview-user-code').value !== '');
     await page.click('[data-testid="preview-approve"]');
+    approved = await page.textContent('[data-testid="preview-approve-result"]');
   }
   for (let i = 0; i < 200; i++) {
     const code = await page.evaluate(async () => (await window.mfpPreview.backend.signinStatus()).code);
     if (code !== 'sign-in-in-progress') {
       await page.waitForFunction((c) => document.getElementById('signin-state').dataset.code === c, code);
+      // The sign-in page's sentence (the stand-ins' approval_words, as the demo's page
+      // says it) reads "Signed in as" exactly when the panel ends signed in.
+      if (approved !== null) assert.equal(/^Signed in as /.test(approved), code === 'signed-in', approved);
       return code;
     }
     await advance(page, 10);

@@ -21,7 +21,8 @@ pub(crate) enum Policy {
     Page,
     /// [`Policy::Page`] plus `'wasm-unsafe-eval'`: the page may compile WebAssembly (the
     /// browser preview runs the component in the page), and still runs no inline script
-    /// and no `eval`.
+    /// and no `eval`. Only the preview, which needs the `demo` feature, serves it.
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))]
     WasmPage,
 }
 

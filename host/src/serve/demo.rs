@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use mfp_fakes::net::LoopbackMicrosoft;
-use mfp_fakes::{Aadsts, Approval, ApprovalError, Case, ReceivedMessage, SignInOutcome, World};
+use mfp_fakes::{Approval, ApprovalError, Case, ReceivedMessage, World, approval_words};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -163,13 +163,14 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
         .and_then(Value::as_bool)
         .unwrap_or(false);
     // What the device will make of it, told here so that this page and the panel tell
-    // one story (a blocked sign-in is never "signed in" here).
+    // one story (a blocked sign-in is never "signed in" here), in the stand-ins' words,
+    // which the browser preview's sign-in page says too.
     let case = demo.case();
     let scenario = demo.world.scenario();
     let result = if decline {
         let outcome = scenario.sign_in_outcome_when_declined();
         demo.world.decline(&code, now()).map(|()| {
-            json!({ "code": "declined", "outcome": outcome, "result": outcome_words(outcome, case, None) })
+            json!({ "code": "declined", "outcome": outcome, "result": approval_words(outcome, case, None) })
         })
     } else {
         let outcome = scenario.sign_in_outcome();
@@ -178,7 +179,7 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
                 "code": "approved",
                 "account": account.upn,
                 "outcome": outcome,
-                "result": outcome_words(outcome, case, Some(&account.upn)),
+                "result": approval_words(outcome, case, Some(&account.upn)),
             })
         })
     };
@@ -210,48 +211,6 @@ async fn approve(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
         };
         ApiError::new(StatusCode::CONFLICT, code, e.to_string(), remedy).with_field("user-code")
     })
-}
-
-/// The approval page's sentence for how the sign-in ends: "Signed in as …" only when the
-/// device will be signed in; otherwise what blocks it, in the scenario's words, and that
-/// the printer's panel shows the diagnosis. `account`: who approved; `None` when the user
-/// declined.
-fn outcome_words(outcome: SignInOutcome, case: Case, account: Option<&str>) -> String {
-    let headline = match outcome {
-        SignInOutcome::SignedIn => {
-            return match account {
-                Some(upn) => format!(
-                    "Signed in as {upn}. You can close this page; the printer finishes the sign-in on its own."
-                ),
-                None => "The printer signs in on its own in this scenario.".to_owned(),
-            };
-        }
-        SignInOutcome::Declined if account.is_none() => "You declined the sign-in request.".to_owned(),
-        SignInOutcome::Declined => "Declined: the sign-in request is declined.".to_owned(),
-        SignInOutcome::Expired => "Expired: the code expires before the sign-in completes.".to_owned(),
-        SignInOutcome::Refused(
-            a @ (Aadsts::ConditionalAccess53003 | Aadsts::DeviceCodeFlowBlocked530033),
-        ) => format!(
-            "Blocked by Conditional Access (AADSTS{}): Microsoft does not issue the tokens.",
-            a.code()
-        ),
-        SignInOutcome::Refused(a) => format!(
-            "Refused by Microsoft (AADSTS{}): it does not issue the tokens.",
-            a.code()
-        ),
-        SignInOutcome::IdTokenRejected(_) => {
-            "Refused by the printer: the id_token Microsoft issues fails its checks.".to_owned()
-        }
-        SignInOutcome::ClockRejected => "Refused by the printer: Microsoft's clock is so far from the printer's that the tokens look invalid.".to_owned(),
-        SignInOutcome::VerificationUriRejected => {
-            "Refused by the printer: it does not show the page Microsoft named.".to_owned()
-        }
-    };
-    format!(
-        "{headline} Demo scenario {}: {} Nobody is signed in; the printer's panel shows why and what to do.",
-        case.name(),
-        case.describe()
-    )
 }
 
 /// `GET /demo/api/messages`: what the fake Exchange Online accepted, oldest first.

@@ -40,7 +40,7 @@ pub use http::HttpResponse;
 pub use identity::handle_http;
 pub use scenario::{
     Aadsts, Approval, Case, IdTokenFlaw, Run, Scenario, ScenarioCase, SendAsReply, SignInOutcome,
-    SlowDown, SmtpCase, catalogue,
+    SlowDown, SmtpCase, approval_words, catalogue,
 };
 pub use world::{Account, ApprovalError, ReceivedMessage, Settings, World};
 

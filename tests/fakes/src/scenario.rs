@@ -2,11 +2,13 @@
 //! handle. [`Scenario`] holds the switches (combine them freely in tests); [`Case`] is the
 //! named list the demo and the browser preview offer, one entry per situation an
 //! administrator can meet, each mapped to its switches; [`catalogue`] says what a device
-//! must make of each.
+//! must make of each, and [`approval_words`] what both approval pages say of it.
 
 use serde::{Deserialize, Serialize};
 
+mod approval_words;
 mod catalogue;
+pub use approval_words::approval_words;
 pub use catalogue::{NOT_OWNED, RECIPIENT, Run, ScenarioCase, catalogue};
 
 /// What happens on the approval page once a device code is issued.

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use crate::exchange::SmtpSession;
-use crate::scenario::{Approval, Case};
+use crate::scenario::{Approval, Case, approval_words};
 use crate::world::{AccessGrant, Account, Decision, DeviceGrant, ReceivedMessage, RefreshGrant};
 use crate::{ApprovalError, World, catalogue};
 
@@ -307,19 +307,28 @@ impl Fakes {
 
     /// The approval page: approves (or with `decline`, declines) `user_code`. Answers
     /// `{"code": "approved" | "declined", "account"?, "outcome": {"kind", "detail"?},
-    /// "scenario", "description"}`: how the sign-in will end under the current case
-    /// (`SignInOutcome`), as `/demo/api/approve` says it.
+    /// "result", "scenario", "description"}`: how the sign-in will end under the current
+    /// case (`SignInOutcome`), and `result` the page's sentence for it
+    /// ([`approval_words`]), as `/demo/api/approve` says them.
     pub fn approve(&self, user_code: &str, decline: bool, now_ms: f64) -> Result<String, String> {
         let code = user_code.trim().to_ascii_uppercase();
         let scenario = self.world.scenario();
         let now = duration(now_ms);
+        let case = self.case;
         let answer = if decline {
+            let outcome = scenario.sign_in_outcome_when_declined();
             self.world.decline(&code, now).map(|()| {
-                json!({ "code": "declined", "outcome": scenario.sign_in_outcome_when_declined() })
+                json!({ "code": "declined", "outcome": outcome, "result": approval_words(outcome, case, None) })
             })
         } else {
+            let outcome = scenario.sign_in_outcome();
             self.world.approve(&code, now).map(|account| {
-                json!({ "code": "approved", "account": account.upn, "outcome": scenario.sign_in_outcome() })
+                json!({
+                    "code": "approved",
+                    "account": account.upn,
+                    "outcome": outcome,
+                    "result": approval_words(outcome, case, Some(&account.upn)),
+                })
             })
         };
         let mut answer = answer.map_err(|e| {
@@ -560,6 +569,59 @@ mod tests {
         assert!(fakes.smtp_start_tls(id, "evil.example").is_err());
         fakes.smtp_start_tls(id, "smtp.office365.com").unwrap();
         assert!(fakes.smtp_start_tls(id, "smtp.office365.com").is_err());
+    }
+
+    /// Issues a device code the way the component asks for one; answers its user code.
+    fn issue_code(fakes: &Fakes, now_ms: f64) -> String {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("client_id", "9e5f94bc-e8a4-4e73-b8be-63364c29d753")])
+            .append_pair("scope", crate::DEVICE_SCOPE)
+            .finish();
+        let headers = r#"[["content-type", "application/x-www-form-urlencoded"]]"#;
+        let reply = fakes.http_request(
+            "POST",
+            "/organizations/oauth2/v2.0/devicecode",
+            headers,
+            body.as_bytes(),
+            now_ms,
+        );
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        let body = STANDARD
+            .decode(reply["body-base64"].as_str().unwrap())
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        body["user_code"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_preview_approval_page_says_what_the_demo_page_says() {
+        let now = 1.7e12;
+        let fakes = Fakes::new("aadsts-53003", "https://microsoft.com/devicelogin", 5);
+        let code = issue_code(&fakes, now);
+        let answer: Value =
+            serde_json::from_str(&fakes.approve(&code, false, now).unwrap()).unwrap();
+        let case = Case::from_name("aadsts-53003").unwrap();
+        let outcome = fakes.world.scenario().sign_in_outcome();
+        let upn = answer["account"].as_str().unwrap();
+        assert_eq!(answer["result"], approval_words(outcome, case, Some(upn)));
+        assert!(
+            answer["result"]
+                .as_str()
+                .unwrap()
+                .starts_with("Blocked by Conditional Access")
+        );
+
+        let fakes = Fakes::new("manual-approval", "https://microsoft.com/devicelogin", 5);
+        let code = issue_code(&fakes, now);
+        let answer: Value =
+            serde_json::from_str(&fakes.approve(&code, true, now).unwrap()).unwrap();
+        assert_eq!(answer["code"], "declined");
+        assert!(
+            answer["result"]
+                .as_str()
+                .unwrap()
+                .starts_with("You declined")
+        );
     }
 
     #[test]
