@@ -53,6 +53,8 @@ pub enum EventKind {
     ProviderReset,
     /// The sign-in could not be renewed during a send or the keep-alive.
     RefreshFailed,
+    /// One message a nearby device submitted through the relay.
+    Relayed,
 }
 
 /// A diagnosis as the history keeps it (codes are stable strings).

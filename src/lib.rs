@@ -11,6 +11,7 @@ pub mod mailer;
 pub mod mime;
 pub mod oauth;
 pub mod panel;
+pub mod relay;
 pub mod remedy;
 pub mod settings;
 pub mod signin;
@@ -26,7 +27,7 @@ mod service_tests;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::{
-        capabilities, diagnose, error, from_policy, history, mailer, oauth, panel, settings,
+        capabilities, diagnose, error, from_policy, history, mailer, oauth, panel, relay, settings,
         storage,
     };
 
@@ -37,7 +38,9 @@ mod wasm {
 
     use bindings::exports::mfp::smtp_oauth::mailer as wit_mailer;
     use bindings::exports::mfp::smtp_oauth::panel::{self as wit_panel, Guest as PanelGuest};
+    use bindings::exports::mfp::smtp_oauth::relay as wit_relay;
     use bindings::exports::mfp::smtp_oauth::signin as wit_signin;
+    use bindings::mfp::smtp_oauth::relay_client as wit_relay_client;
     use bindings::mfp::smtp_oauth::{
         attachments as wit_files, config as wit_config, net as wit_net, store as wit_store,
         types as wit,
@@ -226,6 +229,7 @@ mod wasm {
                 history::EventKind::Send => wit_panel::EventKind::Send,
                 history::EventKind::ProviderReset => wit_panel::EventKind::ProviderReset,
                 history::EventKind::RefreshFailed => wit_panel::EventKind::RefreshFailed,
+                history::EventKind::Relayed => wit_panel::EventKind::Relayed,
             },
             at: e.at,
             succeeded: e.succeeded,
@@ -579,6 +583,78 @@ mod wasm {
                     size: r.size,
                 }),
                 Err(f) => Err(send_error(f, message.attempt)),
+            }
+        }
+    }
+
+    /// The device's connection the host granted the relay, as the core's [`relay::RelayClient`].
+    struct HostRelayClient<'a>(&'a wit_relay_client::ClientConnection);
+
+    fn millis(timeout: std::time::Duration) -> u32 {
+        u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX)
+    }
+
+    impl relay::RelayClient for HostRelayClient<'_> {
+        fn read(
+            &mut self,
+            max: u32,
+            timeout: std::time::Duration,
+        ) -> Result<Vec<u8>, capabilities::NetFailure> {
+            self.0.read(max, millis(timeout)).map_err(net_failure)
+        }
+        fn write(
+            &mut self,
+            data: &[u8],
+            timeout: std::time::Duration,
+        ) -> Result<(), capabilities::NetFailure> {
+            self.0.write(data, millis(timeout)).map_err(net_failure)
+        }
+        fn start_tls(
+            &mut self,
+            timeout: std::time::Duration,
+        ) -> Result<(), capabilities::NetFailure> {
+            self.0.start_tls(millis(timeout)).map_err(net_failure)
+        }
+        fn now(&self) -> u64 {
+            wit_relay_client::now()
+        }
+    }
+
+    fn relay_config(config: wit_relay::RelayConfig) -> relay::RelayConfig {
+        relay::RelayConfig {
+            listen: config.listen,
+            allow: config.allow,
+            password: config.password.map(crate::signin::Secret::new),
+            tls_offered: config.tls_offered,
+        }
+    }
+
+    impl wit_relay::Guest for Component {
+        fn check_config(config: wit_relay::RelayConfig) -> Result<(), wit::PanelError> {
+            relay::check(&relay_config(config))
+                .map(|_| ())
+                .map_err(panel_error)
+        }
+
+        fn serve_client(
+            client: &wit_relay_client::ClientConnection,
+            peer: String,
+            config: wit_relay::RelayConfig,
+            open_connections: u32,
+        ) -> wit_relay::SessionSummary {
+            let summary = relay::serve_client(
+                &HostStore,
+                &HostHttp,
+                &HostSmtp,
+                &mut HostRelayClient(client),
+                &peer,
+                &relay_config(config),
+                open_connections,
+            );
+            wit_relay::SessionSummary {
+                refused_at_connect: summary.refused_at_connect,
+                relayed: summary.relayed,
+                refused: summary.refused,
             }
         }
     }

@@ -6,24 +6,26 @@
 //! dies before the server's verdict still says the message may have been delivered.
 
 pub mod journal;
+pub mod submission;
 
-use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector, SmtpStream};
-use crate::diagnose::{self, Diagnostic, Severity};
+use crate::capabilities::{Attachments, Http, NetFailure, SmtpConnector};
+use crate::diagnose::{Diagnostic, Severity};
 use crate::from_policy::{self, WalkUpUser};
 use crate::history;
 use crate::mime::{self, Attachment, AttachmentWriter, Headers, MessageWriter, TextEncoding};
 use crate::oauth;
 use crate::remedy::Remedy;
 use crate::settings::{LoginCredentials, Settings};
-use crate::smtp::{self, Envelope, Event, Session, SessionConfig, Timeouts};
+use crate::smtp::Envelope;
 use crate::storage::{self, Storage};
-use crate::xoauth2::Credentials;
+
+use submission::{MessageSource, Submission};
 
 /// Bytes read from an attachment at a time: a multiple of 57, so each read fills whole
 /// base64 lines, and small enough that a 25 MB scan never sits in component memory.
 pub const ATTACHMENT_CHUNK: u32 = 57 * 8 * 1024;
 /// Bytes read from the server at a time.
-const READ_CHUNK: u32 = 16 * 1024;
+pub(crate) const READ_CHUNK: u32 = 16 * 1024;
 
 /// One message to send.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,10 +59,10 @@ pub struct SendFailure {
     pub diagnosis: Diagnostic,
     pub server_reply: Option<String>,
     /// Seconds after which to send again with the next attempt; only for a temporary
-    /// failure while attempts remain ([`diagnose::MAX_SEND_ATTEMPTS`]).
+    /// failure while attempts remain ([`crate::diagnose::MAX_SEND_ATTEMPTS`]).
     pub retry_after: Option<u32>,
     /// How many attempts are allowed in all, for a failure with `retry_after`: the
-    /// server's temporary refusals get [`diagnose::MAX_SEND_ATTEMPTS`], a wait for another
+    /// server's temporary refusals get [`crate::diagnose::MAX_SEND_ATTEMPTS`], a wait for another
     /// instance's token refresh [`REFRESH_WAIT_ATTEMPTS`].
     pub max_attempts: u32,
 }
@@ -130,7 +132,7 @@ impl From<oauth::TokenError> for SendFailure {
 }
 
 /// A token failure of the send at `attempt`: its retry stands only while attempts remain.
-fn token_failure(err: oauth::TokenError, attempt: u32) -> SendFailure {
+pub(crate) fn token_failure(err: oauth::TokenError, attempt: u32) -> SendFailure {
     let mut failure = SendFailure::from(err);
     if attempt >= failure.max_attempts {
         failure.retry_after = None;
@@ -150,7 +152,7 @@ fn refuse_at(
         .into()
 }
 
-fn refuse(
+pub(crate) fn refuse(
     code: &'static str,
     message: impl Into<String>,
     remedy: impl Into<Remedy>,
@@ -158,7 +160,7 @@ fn refuse(
     Diagnostic::new(code, Severity::Error, message, remedy).into()
 }
 
-fn smtp_net(err: NetFailure, settings: &Settings) -> SendFailure {
+pub(crate) fn smtp_net(err: NetFailure, settings: &Settings) -> SendFailure {
     SendFailure::failed(err.diagnostic(&format!(
         "the SMTP server {}:{}",
         settings.smtp_server, settings.send_port
@@ -424,35 +426,11 @@ fn attempt(
     let size = estimated_size(&writer, &head, &attachments);
     progress.written = Some((message_id.clone(), size));
 
-    // Only now, with everything checked, is a token fetched (and maybe refreshed).
-    let (tokens, account) =
-        oauth::tokens_for_send(s, http, now).map_err(|e| token_failure(e, message.attempt))?;
-    // Who signs in, for the advice on a refused sign-in (personal accounts have no UPN).
-    let sender = diagnose::Sender {
-        device_email: &settings.device_email,
-        upn: account.upn(),
-        account_address: account.device_email_address(),
-        personal: account.is_personal(),
-    };
-    let credentials = Credentials::new(settings.device_email.clone(), tokens.access_token.expose())
-        .map_err(|e| {
-            refuse(
-                e.code(),
-                format!("The sign-in cannot be framed: {e}."),
-                e.remedy(),
-            )
-        })?;
     let envelope = Envelope {
         from,
         to: message.to.clone(),
         size: Some(size),
     };
-    // The host's name for the device (RFC 5321 §4.1.4), or an address literal.
-    let mut config = SessionConfig::new(smtp::ehlo_name_or_fallback(&smtp.ehlo_name()));
-    config.timeouts = Timeouts::divided_by(smtp.timeout_divisor());
-    let mut session = Session::new(config, credentials, envelope).map_err(|e| {
-        SendFailure::from(diagnose::smtp_failure(&e, &sender, message.attempt).diagnostic)
-    })?;
     let mut body = BodySource {
         files,
         head: Some(head),
@@ -462,90 +440,39 @@ fn attempt(
         done: false,
         buffer: Vec::new(),
     };
+    let submission = Submission {
+        settings: &settings,
+        envelope,
+        message_id: message_id.clone(),
+        attempt: message.attempt,
+        now,
+    };
+    let report = submission::submit(
+        s,
+        http,
+        smtp,
+        submission,
+        &mut body,
+        &mut progress.journaled,
+    )?;
+    Ok(SendReport {
+        message_id,
+        accepted: report.accepted,
+        server_reply: report.reply.to_string(),
+        size,
+    })
+}
 
-    // The host grants the destination its store record names: make sure it is current.
-    storage::ensure_smtp_destination(s, &settings)
-        .map_err(|e| SendFailure::failed(Diagnostic::from(e)))?;
-    let mut conn = smtp
-        .connect(&settings.smtp_server, settings.send_port)
-        .map_err(|e| smtp_net(e, &settings))?;
-    loop {
-        let event = match session.next_event() {
-            Ok(event) => event,
-            Err(err) => {
-                let explained = diagnose::smtp_failure(&err, &sender, message.attempt);
-                return Err(SendFailure {
-                    kind: SendFailureKind::Failed,
-                    diagnosis: explained.diagnostic,
-                    server_reply: err.reply().map(|r| r.to_string()),
-                    retry_after: explained.retry_after,
-                    max_attempts: diagnose::MAX_SEND_ATTEMPTS,
-                });
-            }
-        };
-        // Each wait gets its stage's timeout (RFC 5321 §4.5.3.2).
-        conn.set_timeout(session.timeout());
-        match event {
-            Event::Write(bytes) => {
-                let courtesy_quit = session.outcome_known();
-                match conn.write(&bytes) {
-                    // The QUIT is out: wait briefly for the 221, whatever comes.
-                    Ok(()) if courtesy_quit => {
-                        let _ = conn.read(READ_CHUNK);
-                    }
-                    Ok(()) => {}
-                    // Delivered stays delivered, and the server's refusal stays the
-                    // diagnosis, even when the QUIT cannot be written.
-                    Err(_) if courtesy_quit => {}
-                    Err(e) => return Err(smtp_net(e, &settings)),
-                }
-            }
-            Event::Read => match conn.read(READ_CHUNK) {
-                Ok(bytes) => session.feed(&bytes),
-                Err(e) if session.awaits_final_reply() => {
-                    return Err(maybe_delivered(&e, &settings));
-                }
-                Err(NetFailure::Closed) => session.connection_closed(),
-                Err(e) => return Err(smtp_net(e, &settings)),
-            },
-            Event::StartTls => {
-                conn.start_tls(&settings.smtp_server)
-                    .map_err(|e| smtp_net(e, &settings))?;
-                session.tls_established().map_err(|e| protocol(&e))?;
-            }
-            Event::SendBody => match body.next_chunk()? {
-                Some(chunk) => session.write_body(chunk).map_err(|e| protocol(&e))?,
-                None => {
-                    // The final dot hands the message over: journal it first, so that a
-                    // device that dies before the verdict still knows it may have gone.
-                    let entry = journal::InFlight {
-                        message_id: message_id.clone(),
-                        recipients: message.to.len(),
-                        size,
-                        attempt: message.attempt,
-                        started_at: now,
-                        server: format!("{}:{}", settings.smtp_server, settings.send_port),
-                    };
-                    progress.journaled = journal::begin(s, &entry).then_some(entry);
-                    session.finish_body().map_err(|e| protocol(&e))?
-                }
-            },
-            Event::Sent(report) => {
-                return Ok(SendReport {
-                    message_id,
-                    accepted: report.accepted,
-                    server_reply: report.reply.to_string(),
-                    size,
-                });
-            }
-        }
+impl<A: Attachments> MessageSource for BodySource<'_, A> {
+    fn next_chunk(&mut self) -> Result<Option<&[u8]>, SendFailure> {
+        BodySource::next_chunk(self)
     }
 }
 
 /// The whole message was sent but its verdict never came (a timeout, or the connection
 /// lost): the server may have delivered it. Sending again blindly could deliver it twice
 /// (RFC 5321 §4.5.3.2), so this is no "try again" and carries no retry time.
-fn maybe_delivered(err: &NetFailure, settings: &Settings) -> SendFailure {
+pub(crate) fn maybe_delivered(err: &NetFailure, settings: &Settings) -> SendFailure {
     SendFailure::failed(maybe_delivered_diagnosis(err, settings))
 }
 
@@ -565,7 +492,7 @@ fn maybe_delivered_diagnosis(err: &NetFailure, settings: &Settings) -> Diagnosti
     )
 }
 
-fn protocol(err: &crate::smtp::SmtpError) -> SendFailure {
+pub(crate) fn protocol(err: &crate::smtp::SmtpError) -> SendFailure {
     SendFailure::failed(Diagnostic::new(
         err.code(),
         Severity::Error,

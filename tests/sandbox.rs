@@ -115,6 +115,7 @@ fn the_component_imports_only_the_project_interfaces_and_wasi_random() {
             "mfp:smtp-oauth/attachments@0.1.0",
             "mfp:smtp-oauth/config@0.1.0",
             "mfp:smtp-oauth/net@0.1.0",
+            "mfp:smtp-oauth/relay-client@0.1.0",
             "mfp:smtp-oauth/store@0.1.0",
             "mfp:smtp-oauth/types@0.1.0",
             "wasi:random/random@0.2.12",
@@ -125,7 +126,8 @@ fn the_component_imports_only_the_project_interfaces_and_wasi_random() {
         [
             "mfp:smtp-oauth/panel@0.1.0",
             "mfp:smtp-oauth/signin@0.1.0",
-            "mfp:smtp-oauth/mailer@0.1.0"
+            "mfp:smtp-oauth/mailer@0.1.0",
+            "mfp:smtp-oauth/relay@0.1.0"
         ]
     );
 }

@@ -90,6 +90,8 @@
     applyControlPanel: (changes) => api('POST', '/api/v1/control-panel', { changes }),
     getDiagnostics: () => api('GET', '/api/v1/diagnostics'),
     getHistory: () => api('GET', '/api/v1/history'),
+    /** The relay's state: `{listening: false}`, or where it listens, who may use it, the last messages. */
+    getRelay: () => api('GET', '/api/v1/relay'),
     getAdminConsent: () => api('GET', '/api/v1/admin-consent'),
     signinStart: () => api('POST', '/api/v1/signin'),
     signinStatus: () => api('GET', '/api/v1/signin'),
@@ -957,28 +959,43 @@
 
   // ---- job and error history ------------------------------------------------------------
 
-  const EVENT_NAMES = { 'sign-in': 'Sign-in', send: 'Send', 'provider-reset': 'Service Provider reset', 'refresh-failed': 'Sign-in renewal' };
+  const EVENT_NAMES = { 'sign-in': 'Sign-in', send: 'Send', 'provider-reset': 'Service Provider reset', 'refresh-failed': 'Sign-in renewal', relayed: 'Relayed' };
   const ORIGIN_NAMES = { 'web-panel': 'web panel', 'control-panel': 'control panel' };
 
-  /** One entry of the history as a row; a cell with nothing to say is marked empty. */
-  function historyRow(e) {
-    const cell = (label, cls, ...children) => {
-      const present = children.filter((c) => c !== null && c !== undefined && c !== '');
-      return el('td', { class: cls + (present.length ? '' : ' empty'), 'data-label': label }, ...present);
-    };
+  /**
+   * A cell of a history table, labelled with its column (the label heads it when the rows
+   * are cards on narrow screens); a cell with nothing to say is marked empty.
+   */
+  function entryCell(label, cls, ...children) {
+    const present = children.filter((c) => c !== null && c !== undefined && c !== '');
+    return el('td', { class: cls + (present.length ? '' : ' empty'), 'data-label': label }, ...present);
+  }
+
+  /** When an entry happened, in this computer's local time; null when the device did not say. */
+  function entryTime(e) {
     const at = Number(e.at);
     const when = Number.isFinite(at) ? new Date(at * 1000) : null;
-    const d = e.diagnosis;
+    return when ? el('time', { datetime: when.toISOString(), text: when.toLocaleString() }) : null;
+  }
+
+  /** An entry's diagnosis: its message, then its remedy (links followable); none without one. */
+  function entryDiagnosis(d) {
+    if (!d) return [];
+    return [el('div', { class: 'message', 'data-code': d.code, text: d.message }),
+      d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), ...withLinks(d.remedy)) : null];
+  }
+
+  /** One entry of the history as a row. */
+  function historyRow(e) {
     const kind = (EVENT_NAMES[e.kind] || e.kind) + (e.origin ? ' (' + (ORIGIN_NAMES[e.origin] || e.origin) + ')' : '');
     return el('tr', { class: e.succeeded ? 'succeeded' : 'failed', 'data-testid': 'history-row', 'data-kind': e.kind,
       'data-at': String(e.at), 'data-succeeded': String(!!e.succeeded) },
-    cell('Time', 'time', when ? el('time', { datetime: when.toISOString(), text: when.toLocaleString() }) : null),
-    cell('Event', 'kind', kind),
-    cell('Outcome', 'outcome', e.succeeded ? 'Succeeded' : 'Failed'),
-    cell('Summary', 'summary', e.summary || ''),
-    cell('Diagnosis', 'diagnosis', d ? el('div', { class: 'message', 'data-code': d.code, text: d.message }) : null,
-      d && d.remedy ? el('div', { class: 'remedy' }, el('strong', { text: 'Remedy: ' }), ...withLinks(d.remedy)) : null),
-    cell('Server Reply', 'server-reply', e['server-reply'] || ''));
+    entryCell('Time', 'time', entryTime(e)),
+    entryCell('Event', 'kind', kind),
+    entryCell('Outcome', 'outcome', e.succeeded ? 'Succeeded' : 'Failed'),
+    entryCell('Summary', 'summary', e.summary || ''),
+    entryCell('Diagnosis', 'diagnosis', ...entryDiagnosis(e.diagnosis)),
+    entryCell('Server Reply', 'server-reply', e['server-reply'] || ''));
   }
 
   async function loadHistory() {
@@ -990,10 +1007,62 @@
     $('history-none').hidden = list.length !== 0;
   }
 
+  // ---- relay ----------------------------------------------------------------------------
+
+  /** One message the relay passed on (or refused) as a row: a failure with its diagnosis. */
+  function relayRow(e) {
+    return el('tr', { class: e.succeeded ? 'succeeded' : 'failed', 'data-testid': 'relay-row',
+      'data-at': String(e.at), 'data-succeeded': String(!!e.succeeded) },
+    entryCell('Time', 'time', entryTime(e)),
+    entryCell('Outcome', 'outcome', e.succeeded ? 'Succeeded' : 'Failed'),
+    entryCell('Summary', 'summary', e.summary || ''),
+    entryCell('Diagnosis', 'diagnosis', ...(e.succeeded ? [] : entryDiagnosis(e.diagnosis))));
+  }
+
+  /**
+   * The relay's state as the device reports it (`GET /api/v1/relay`): where it listens, who
+   * may use it, whether devices must log in, and the last messages it relayed; or how to
+   * start it when this device runs none.
+   */
+  function renderRelay(relay) {
+    const r = relay || {};
+    const listening = r.listening === true;
+    const stateLine = $('relay-state');
+    stateLine.dataset.listening = String(listening);
+    stateLine.className = 'relay-state ' + (listening ? 'running' : 'stopped');
+    if (listening) {
+      put(stateLine, 'The relay is running: devices nearby send through it as the signed-in account.');
+    } else {
+      put(stateLine, 'The relay is not running (start it with ', el('code', { text: 'mfp-host relay' }),
+        ' or ', el('code', { text: 'serve --relay-listen' }), ').');
+    }
+    $('relay-config').hidden = !listening;
+    $('relay-recent').hidden = !listening;
+    if (!listening) return;
+    $('relay-listen').textContent = r.listen || '';
+    const allow = Array.isArray(r.allow) ? r.allow : [];
+    $('relay-allow').textContent = allow.length ? allow.join(', ') : 'this machine only';
+    $('relay-authentication').textContent = r.authentication
+      ? 'Required: devices log in with the relay password (AUTH PLAIN or LOGIN, offered after STARTTLS)'
+      : 'Not required: devices are told apart by their address only';
+    const recent = Array.isArray(r.recent) ? r.recent : [];
+    // The device lists them newest first; the page keeps its order.
+    $('relay-body').replaceChildren(...recent.map(relayRow));
+    $('relay-table').hidden = recent.length === 0;
+    $('relay-none').hidden = recent.length !== 0;
+  }
+
+  async function loadRelay() {
+    renderRelay(await backend.getRelay());
+  }
+
+  /** The history page: the relay's state and the history, each shown as soon as it arrives. */
   function refreshHistory() {
-    loadHistory().catch((err) => {
-      if (err.status !== 401) showBanner('The device did not answer: ' + err.message);
-    });
+    for (const load of [loadRelay, loadHistory]) {
+      load().catch((err) => {
+        if (err.status !== 401) showBanner('The device did not answer: ' + err.message);
+      });
+    }
   }
 
   // ---- control panel emulator ---------------------------------------------------------

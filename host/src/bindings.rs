@@ -7,6 +7,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
     with: {
         "mfp:smtp-oauth/net.connection": crate::capabilities::net::SmtpConnection,
+        "mfp:smtp-oauth/relay-client.client-connection": crate::capabilities::relay_client::RelayConnection,
         // The world's `wasi:random` is WASI's own: linked from wasmtime-wasi (`sandbox.rs`).
         "wasi:random": wasmtime_wasi::p2::bindings::random,
     },
@@ -15,5 +16,5 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use exports::mfp::smtp_oauth::{mailer, panel, signin};
-pub use mfp::smtp_oauth::{attachments, config, net, store, types};
+pub use exports::mfp::smtp_oauth::{mailer, panel, relay, signin};
+pub use mfp::smtp_oauth::{attachments, config, net, relay_client, store, types};

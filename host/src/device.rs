@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::bindings::mailer::{OutgoingMessage, SendError, SendReport};
 use crate::bindings::panel::Event;
+use crate::bindings::relay::{RelayConfig, SessionSummary};
 use crate::bindings::signin::{AuthState, ConsentStep, DeviceCode, PollStatus, SigninError};
 use crate::bindings::types::{
     ApplyOutcome, ControlPanelScreen, Diagnostic, Origin, PanelError, Remedy, SettingChange,
@@ -12,6 +13,7 @@ use crate::bindings::types::{
 };
 use crate::capabilities::attachments::AttachmentSet;
 use crate::capabilities::net::{Net, NetConfig, SigninOverrides};
+use crate::capabilities::relay_client::RelayConnection;
 use crate::capabilities::store::DurableStore;
 use crate::runtime::compile_cache::CacheOutcome;
 use crate::runtime::component::ComponentSource;
@@ -333,20 +335,67 @@ impl Device {
         attachments: AttachmentSet,
         now: u64,
     ) -> Result<SendReport, DeviceError> {
-        let store = self.store.clone();
         let grants = CallGrants {
-            net: self
-                .net
-                .as_ref()
-                .map(|net| net.grant_smtp_lookup(move || smtp_destination(&store))),
             attachments,
-            overrides: self.overrides.clone(),
+            ..self.submission_grants()
         };
         self.runtime
             .call(grants, |dev, store| {
                 dev.mfp_smtp_oauth_mailer().call_send(store, message, now)
             })?
             .map_err(DeviceError::SendFailed)
+    }
+}
+
+impl Device {
+    /// Checks a relay configuration (listen address, allowed ranges, password) before
+    /// the relay listens; the component refuses an open relay.
+    pub fn check_relay_config(&self, config: &RelayConfig) -> Result<(), DeviceError> {
+        self.runtime
+            .call(CallGrants::default(), |dev, store| {
+                dev.mfp_smtp_oauth_relay().call_check_config(store, config)
+            })?
+            .map_err(DeviceError::Refused)
+    }
+
+    /// Serves one nearby device's connection to the relay, from the greeting to its
+    /// close, in one call: each message is passed through to the SMTP server the
+    /// settings name. `open_connections` counts the relay's open connections, this one
+    /// included.
+    pub fn serve_relay_client(
+        &self,
+        connection: RelayConnection,
+        peer: &str,
+        config: &RelayConfig,
+        open_connections: u32,
+    ) -> Result<SessionSummary, DeviceError> {
+        Ok(self.runtime.call(self.submission_grants(), |dev, store| {
+            let client = store.data_mut().relay.grant(connection)?;
+            dev.mfp_smtp_oauth_relay().call_serve_client(
+                store,
+                client,
+                peer,
+                config,
+                open_connections,
+            )
+        })?)
+    }
+}
+
+impl Device {
+    /// What a call that submits mail may reach: the identity platform (for a token
+    /// refresh) and the SMTP destination the store's [`SMTP_DESTINATION_KEY`] names when
+    /// the component connects, nothing else.
+    fn submission_grants(&self) -> CallGrants {
+        let store = self.store.clone();
+        CallGrants {
+            net: self
+                .net
+                .as_ref()
+                .map(|net| net.grant_smtp_lookup(move || smtp_destination(&store))),
+            overrides: self.overrides.clone(),
+            ..CallGrants::default()
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`device`]: the typed device API, one method per component export;
 //! - [`frontend`]: the vocabulary both front ends share — serde views of the WIT records,
 //!   one classification of failures, the send loop;
+//! - [`relay`]: the SMTP relay's listener for nearby devices, which both front ends run;
 //! - [`cli`] and [`serve`]: the two front ends, side by side; neither imports the other;
 //! - [`state_dir`]: the trust checks every part that keeps files in the state dir shares.
 //!
@@ -19,6 +20,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod device;
 pub mod frontend;
+pub mod relay;
 pub mod runtime;
 pub mod serve;
 pub mod state_dir;

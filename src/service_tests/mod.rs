@@ -7,6 +7,7 @@
 
 mod history;
 mod journal;
+mod relay;
 mod remedies;
 mod rig;
 mod secrets;

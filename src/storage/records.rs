@@ -48,6 +48,8 @@ pub const FAILED_SIGN_IN: u32 = 1;
 pub const HISTORY: u32 = 1;
 /// `mailer/in-flight/v1`: [`crate::mailer::journal::Journal`].
 pub const SEND_JOURNAL: u32 = 1;
+/// `relay/recent/v1`: [`crate::relay::policy::RecentSubmissions`].
+pub const RELAY_RATE: u32 = 1;
 
 /// The `version` field of a record whose current layout is `CURRENT`. It is always
 /// written as `CURRENT`, so a record built in memory (from claims, a token reply, the
@@ -127,14 +129,22 @@ impl Record for crate::history::History {
 impl Record for crate::mailer::journal::Journal {
     const VERSION: u32 = SEND_JOURNAL;
 }
+impl Record for crate::relay::policy::RecentSubmissions {
+    const VERSION: u32 = RELAY_RATE;
+}
 
 /// Reads the record stored under `key`: migrated to the current layout when an older
 /// build wrote it; refused with [`StoreError::WrittenByNewer`] when a newer one did (its
 /// fields may mean something this build does not know, and writing it back would lose
 /// them); [`StoreError::Corrupt`] when it is not a record at all.
 pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |why: String| StoreError::Corrupt(format!("{key}: {why}"));
+    let corrupt = |why: String| StoreError::Corrupt(format!("{key}: {}", shown_reason(&why)));
     let mut json: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    // Every record is written as an object. serde would also read a struct from an array,
+    // field by field, where no `version` is seen: `[2]` read as settings of version 2.
+    if !json.is_object() {
+        return Err(corrupt("not a JSON object".to_owned()));
+    }
     let found = match json.get("version") {
         None => UNVERSIONED,
         Some(v) => v
@@ -156,6 +166,28 @@ pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
         fields.insert("version".to_owned(), T::VERSION.into());
     }
     serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Longest parser reason a [`StoreError::Corrupt`] keeps, in characters read.
+const MAX_REASON: usize = 200;
+
+/// The parser's reason fit for a panel's one-line message: serde quotes the offending
+/// stored value, which may hold line breaks or be huge (found by the `settings` fuzz
+/// target), so control characters are escaped and the reason is cut short.
+fn shown_reason(why: &str) -> String {
+    let mut shown = String::new();
+    for (i, c) in why.chars().enumerate() {
+        if i == MAX_REASON {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// The bytes that store `record` (with its `version`).
@@ -233,6 +265,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_is_corrupt() {
+        // Found by the `settings` fuzz target: `[2]` was read as settings of version 2.
+        for bad in [
+            "[2]",
+            r#"[1,"exchange-online","smtp.example.com"]"#,
+            "2",
+            "null",
+        ] {
+            assert_eq!(
+                decode::<Settings>("settings/v1", bad.as_bytes()),
+                Err(StoreError::Corrupt("settings/v1: not a JSON object".into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_record_is_reported_on_one_bounded_line() {
+        let value = format!("x\r\nRCPT TO:<a@b>{}", "y".repeat(5000));
+        let bad = format!(r#"{{"service_provider":"{value}"}}"#).replace("\r\n", "\\r\\n");
+        let Err(StoreError::Corrupt(why)) = decode::<Settings>("settings/v1", bad.as_bytes())
+        else {
+            panic!("a corrupt record read");
+        };
+        assert!(why.contains(r"x\r\nRCPT TO"), "{why}");
+        assert!(!why.contains(char::is_control), "{why:?}");
+        assert!(why.chars().count() < 300, "{why}");
     }
 
     #[test]

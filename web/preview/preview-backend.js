@@ -255,11 +255,24 @@ function getCoreModule(path) {
   return modules.get(path);
 }
 
+/**
+ * The relay's side of a nearby device's connection (`wit/relay.wit`): the page listens on
+ * no socket, so it never hands the component one; the component's world names the
+ * interface, so the instance needs it all the same.
+ */
+const relayClient = {
+  ClientConnection: class ClientConnection {
+    constructor() { throw new Error('The preview runs no relay.'); }
+  },
+  now: () => BigInt(clock.now()),
+};
+
 const imports = {
   'mfp:smtp-oauth/store': store,
   'mfp:smtp-oauth/net': net,
   'mfp:smtp-oauth/config': config,
   'mfp:smtp-oauth/attachments': attachments,
+  'mfp:smtp-oauth/relay-client': relayClient,
   './random.js': { random },
 };
 
@@ -464,6 +477,8 @@ export const backend = {
   applyControlPanel: (changes) => panelCall((p) => views.applyOutcome(p.apply('control-panel', Object.entries(changes).map(([key, value]) => ({ key, value: String(value) })), BigInt(clock.now())))),
   getDiagnostics: () => panelCall((p) => views.diagnostics(p.diagnostics())),
   getHistory: () => panelCall((p) => p.history().map(views.event)),
+  /** The preview runs in the page and listens on no socket: its relay never runs. */
+  getRelay: async () => ({ listening: false }),
   getAdminConsent: () => signinCall((s) => views.consent(s.adminConsent())),
 
   async signinStart() {

@@ -3,6 +3,10 @@
 //! XOAUTH2, no pooling) to the stand-in Exchange Online that `stand-in` runs, with its
 //! token, the way a scanner's native firmware might: read the file, build the message,
 //! send it. Exits 1 when the server does not accept the message.
+//!
+//! `lettre-send STAND_IN_DIR FILE --via HOST:PORT` sends the same message the way a device
+//! that cannot do OAuth does: plain SMTP, no TLS, no authentication, to the relay at
+//! HOST:PORT (`mfp-host relay`), which passes it on to the stand-in.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,33 +24,54 @@ const TO: &str = "alice@contoso.com";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir, file] = &args[..] else {
-        eprintln!("usage: lettre-send STAND_IN_DIR FILE");
-        std::process::exit(2);
+    let (dir, file, via) = match &args[..] {
+        [dir, file] => (dir, file, None),
+        [dir, file, flag, via] if flag == "--via" => (dir, file, Some(via.as_str())),
+        _ => {
+            eprintln!("usage: lettre-send STAND_IN_DIR FILE [--via HOST:PORT]");
+            std::process::exit(2);
+        }
     };
-    if let Err(e) = send(&PathBuf::from(dir), &PathBuf::from(file)) {
+    if let Err(e) = send(&PathBuf::from(dir), &PathBuf::from(file), via) {
         eprintln!("lettre-send: {e}");
         std::process::exit(1);
     }
 }
 
-fn send(dir: &std::path::Path, file: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+fn send(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    via: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let exchange: std::net::SocketAddr = read("exchange")?.trim().parse()?;
-    let token = read("token")?;
-    let root = Certificate::from_pem(read("ca.pem")?.as_bytes())?;
-    let tls = TlsParameters::builder("smtp.office365.com".into())
-        .certificate_store(CertificateStore::None)
-        .add_root_certificate(root)
-        .build_rustls()?;
-    let transport = SmtpTransport::builder_dangerous(exchange.ip().to_string())
-        .port(exchange.port())
-        .tls(Tls::Required(tls))
-        .hello_name(ClientId::Domain("mfp-0042.contoso.com".into()))
-        .credentials(Credentials::new(UPN.into(), token.trim().into()))
-        .authentication(vec![Mechanism::Xoauth2])
-        .timeout(Some(Duration::from_secs(600)))
-        .build();
+    let transport = match via {
+        Some(relay) => {
+            let relay: std::net::SocketAddr = relay.parse()?;
+            SmtpTransport::builder_dangerous(relay.ip().to_string())
+                .port(relay.port())
+                .tls(Tls::None)
+                .hello_name(ClientId::Domain("scanner-0042.contoso.com".into()))
+                .timeout(Some(Duration::from_secs(600)))
+                .build()
+        }
+        None => {
+            let exchange: std::net::SocketAddr = read("exchange")?.trim().parse()?;
+            let token = read("token")?;
+            let root = Certificate::from_pem(read("ca.pem")?.as_bytes())?;
+            let tls = TlsParameters::builder("smtp.office365.com".into())
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(root)
+                .build_rustls()?;
+            SmtpTransport::builder_dangerous(exchange.ip().to_string())
+                .port(exchange.port())
+                .tls(Tls::Required(tls))
+                .hello_name(ClientId::Domain("mfp-0042.contoso.com".into()))
+                .credentials(Credentials::new(UPN.into(), token.trim().into()))
+                .authentication(vec![Mechanism::Xoauth2])
+                .timeout(Some(Duration::from_secs(600)))
+                .build()
+        }
+    };
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

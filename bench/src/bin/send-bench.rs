@@ -11,10 +11,13 @@
 //! with a warm cache). With `--readme`, the results table between the markers
 //! `<!-- bench:send:begin -->` and `<!-- bench:send:end -->` is replaced.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use mfp_bench::{
+    StandIn, Usage, checked, machine, median, mib, path_str, replace_between_markers, timed,
+    write_scan,
+};
 
 const TO: &str = "alice@contoso.com";
 const BEGIN: &str = "<!-- bench:send:begin -->";
@@ -39,7 +42,7 @@ fn main() {
     let table = result.unwrap_or_else(|e| fail(&e));
     println!("{table}");
     if let Some(readme) = &options.readme {
-        replace_between_markers(readme, &table).unwrap_or_else(|e| fail(&e));
+        replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
         println!("(table written to {})", readme.display());
     }
 }
@@ -87,59 +90,15 @@ fn parse_args() -> Options {
     options
 }
 
-/// The stand-in process; killed when dropped.
-struct StandIn(Child);
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What `/usr/bin/time` reported for one client run.
-#[derive(Clone, Copy)]
-struct Usage {
-    cpu: f64,
-    user: f64,
-    sys: f64,
-    wall: f64,
-    max_rss_kib: u64,
-}
-
 fn run(options: &Options, work: &Path) -> Result<String, String> {
     let tools = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let stand_in_dir = work.join("stand-in");
-    std::fs::create_dir_all(&stand_in_dir).map_err(|e| e.to_string())?;
-    let child = Command::new(tools.join("stand-in"))
-        .arg(&stand_in_dir)
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start stand-in: {e}"))?;
-    let _stand_in = StandIn(child);
-    let started = Instant::now();
-    while !stand_in_dir.join("ready").exists() {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("the stand-in did not get ready in 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let resolve =
-        std::fs::read_to_string(stand_in_dir.join("resolve")).map_err(|e| e.to_string())?;
-    let mut host_flags: Vec<String> = vec![
-        "--state-dir".into(),
-        work.join("device").display().to_string(),
-        "--ca-file".into(),
-        stand_in_dir.join("ca.pem").display().to_string(),
-    ];
-    for rule in resolve.lines() {
-        host_flags.push("--resolve".into());
-        host_flags.push(rule.to_owned());
-    }
+    let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
+    let stand_in_dir = stand_in.dir.clone();
+    let host_flags = stand_in.host_flags(&work.join("device"));
     let mfp = |args: &[&str]| -> Command {
         let mut cmd = Command::new(&options.mfp_host);
         cmd.args(&host_flags).args(args);
@@ -193,99 +152,6 @@ fn run(options: &Options, work: &Path) -> Result<String, String> {
     Ok(table(options, &rows))
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap_or_default()
-}
-
-/// Runs `cmd` to its end; an exit status other than 0 is the benchmark's failure.
-fn checked(mut cmd: Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what}: {}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
-}
-
-/// Runs `cmd` under `/usr/bin/time` and returns the child's usage; fails when the client
-/// fails.
-fn timed(cmd: Command, what: &str) -> Result<Usage, String> {
-    let report = std::env::temp_dir().join(format!("mfp-send-bench-time-{}", std::process::id()));
-    let mut timed = Command::new("/usr/bin/time");
-    timed
-        .arg("-f")
-        .arg("%e %U %S %M")
-        .arg("-o")
-        .arg(&report)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    checked(timed, what)?;
-    let text = std::fs::read_to_string(&report).map_err(|e| format!("{what}: {e}"))?;
-    let _ = std::fs::remove_file(&report);
-    let fields: Vec<f64> = text
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let [wall, user, sys, rss] = fields[..] else {
-        return Err(format!("{what}: unexpected /usr/bin/time output {text:?}"));
-    };
-    Ok(Usage {
-        cpu: user + sys,
-        user,
-        sys,
-        wall,
-        max_rss_kib: rss as u64,
-    })
-}
-
-/// A PDF-like scan of `size` bytes: a `%PDF-1.7` header, then pseudo-random bytes in which
-/// every line starts with `.` (so dot-stuffing has work to do wherever it happens).
-fn write_scan(path: &Path, size: u64) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let header = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
-    out.write_all(header)?;
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut left = size.saturating_sub(header.len() as u64) as usize;
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut after_newline = true;
-    while left > 0 {
-        let n = left.min(chunk.len());
-        for word in chunk[..n].chunks_mut(8) {
-            // xorshift64*
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let v = state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            word.copy_from_slice(&v[..word.len()]);
-        }
-        for b in &mut chunk[..n] {
-            if after_newline {
-                *b = b'.';
-            }
-            after_newline = *b == b'\n';
-        }
-        out.write_all(&chunk[..n])?;
-        left -= n;
-    }
-    out.flush()
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 fn table(options: &Options, rows: &[(u64, Vec<Usage>, Vec<Usage>)]) -> String {
     let mut t = String::new();
     t.push_str(&format!("Measured on {}.\n\n", machine()));
@@ -316,35 +182,4 @@ fn table(options: &Options, rows: &[(u64, Vec<Usage>, Vec<Usage>)]) -> String {
         ));
     }
     t
-}
-
-/// The CPU model and count, and the kernel: what the figures were measured on.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{model}, {cpus} CPUs available, Linux {}", kernel.trim())
-}
-
-fn replace_between_markers(readme: &Path, table: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(readme).map_err(|e| format!("{}: {e}", readme.display()))?;
-    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!(
-            "{} lacks the markers {BEGIN} … {END}",
-            readme.display()
-        ));
-    };
-    if end < begin {
-        return Err(format!("{}: {END} comes before {BEGIN}", readme.display()));
-    }
-    let updated = format!("{}{BEGIN}\n{table}{}", &text[..begin], &text[end..]);
-    std::fs::write(readme, updated).map_err(|e| format!("{}: {e}", readme.display()))
 }

@@ -12,10 +12,12 @@
 //! - [`signin`]: `auth login|status|logout`;
 //! - [`send`]: `send`, with a progress bar;
 //! - [`history`]: `history`;
-//! - `preview`: `preview export`.
+//! - `preview`: `preview export`;
+//! - [`relay`]: `relay`, the SMTP relay for nearby devices.
 
 mod history;
 mod preview;
+mod relay;
 mod send;
 mod settings;
 mod signin;
@@ -61,8 +63,13 @@ pub enum Command {
     /// The browser preview: the device's component and the Microsoft stand-ins in a page.
     #[command(subcommand)]
     Preview(PreviewCommand),
-    /// Lists what happened, newest first: sign-ins, sends, provider resets and failed
-    /// token refreshes, each with its diagnosis (the current warnings are `diagnose`'s).
+    /// Relays the mail of nearby devices that cannot do OAuth to Exchange Online, as the
+    /// signed-in account, until interrupted. Each message is passed through and answered
+    /// only after Exchange answered; nothing is stored.
+    Relay(crate::relay::RelayArgs),
+    /// Lists what happened, newest first: sign-ins, sends, relayed messages, provider
+    /// resets and failed token refreshes, each with its diagnosis (the current warnings
+    /// are `diagnose`'s).
     History {
         /// Print one JSON array of {kind, at, succeeded, summary, diagnosis, server-reply,
         /// origin}, newest first (`GET /api/v1/history`'s shape).
@@ -194,6 +201,7 @@ pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Resul
         // `send` opens the device itself, so that `--json` reports a failure to open it too.
         Command::Send(args) => return send::send(flags, &args, out),
         Command::Preview(preview) => return preview::run(&preview, out),
+        Command::Relay(args) => return relay::run(flags, &args, out),
         _ => {}
     }
     let device = Device::open(flags.device_options()?)?;
@@ -231,7 +239,9 @@ pub fn run(flags: &DeviceFlags, command: Command, out: &mut impl Write) -> Resul
                 "No sign-in is in progress now; an account signed in before stays signed in."
             )
         }
-        Command::Inspect { .. } | Command::Send(_) | Command::Preview(_) => unreachable!("handled above"),
+        Command::Inspect { .. } | Command::Send(_) | Command::Preview(_) | Command::Relay(_) => {
+            unreachable!("handled above")
+        }
     };
     written.map_err(Failure::output)?;
     Ok(0)

@@ -1,4 +1,5 @@
-//! HTTPS for the panel (rustls, ring): the administrator's certificate
+//! The device's TLS certificate (rustls, ring), for the panel's HTTPS and the relay's
+//! STARTTLS: the administrator's certificate
 //! (`--tls-cert`/`--tls-key`), or, as printers do, a self-signed one made at the first
 //! start and kept in the state dir, so that its fingerprint stays the same from one start
 //! to the next. `serve` prints the SHA-256 fingerprint at every start: the browser shows

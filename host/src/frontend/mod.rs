@@ -3,12 +3,14 @@
 //! classification of failures into code, message, remedy, exit status and HTTP status
 //! ([`failure`]), the flags that open a device ([`options`]), what people type (setting
 //! changes, the walk-up user of a send: [`input`]) and the send loop that obeys the
-//! component's retry answer ([`send_loop`]).
+//! component's retry answer ([`send_loop`]), and the device's TLS certificate, which the
+//! panel serves HTTPS with and the relay answers STARTTLS with ([`certificate`]).
 //!
 //! Nothing here decides a setting, a retry or a remedy: the component does. This module
 //! only maps its answers mechanically, one view per record, as the browser preview does
 //! in JavaScript.
 
+pub mod certificate;
 pub mod failure;
 pub mod input;
 pub mod options;

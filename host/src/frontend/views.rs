@@ -409,6 +409,7 @@ pub fn event_kind_name(kind: EventKind) -> &'static str {
         EventKind::Send => "send",
         EventKind::ProviderReset => "provider-reset",
         EventKind::RefreshFailed => "refresh-failed",
+        EventKind::Relayed => "relayed",
     }
 }
 

@@ -22,6 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{DevicePanel, DevicePanelPre};
 use crate::capabilities::attachments::AttachmentSet;
 use crate::capabilities::net::{NetAccess, NetGrant, SigninOverrides};
+use crate::capabilities::relay_client::RelayAccess;
 use crate::capabilities::store::DurableStore;
 use compile_cache::CacheOutcome;
 
@@ -78,6 +79,8 @@ pub struct InstanceState {
     pub(crate) store: DurableStore,
     net: NetAccess,
     files: AttachmentSet,
+    /// The device connection a relay call serves.
+    pub(crate) relay: RelayAccess,
 }
 
 /// What one call may reach beyond the store: decided by the host per call, before the
@@ -261,6 +264,7 @@ impl Runtime {
             store: self.store.clone(),
             net: NetAccess::new(net, grants.overrides),
             files: grants.attachments,
+            relay: RelayAccess::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -268,7 +272,8 @@ impl Runtime {
         // At the deadline, the call may go on while it is within its own timeout plus the
         // SMTP stage timeouts it has used; otherwise it is interrupted.
         store.epoch_deadline_callback(move |ctx| {
-            let allowed = timeout.saturating_add(ctx.data().net.smtp_wait_budget());
+            let waits = ctx.data().net.smtp_wait_budget() + ctx.data().relay.wait_budget();
+            let allowed = timeout.saturating_add(waits);
             match allowed.checked_sub(started.elapsed()) {
                 Some(left) if !left.is_zero() => Ok(UpdateDeadline::Continue(ticks_for(left))),
                 _ => Err(Trap::Interrupt.into()),
@@ -308,12 +313,15 @@ fn ticks_for(wait: Duration) -> u64 {
 
 /// Links the project's own imports, each to its capability in the instance state.
 fn link_capabilities(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-    use crate::bindings::mfp::smtp_oauth::{attachments, config, net, store, types};
+    use crate::bindings::mfp::smtp_oauth::{attachments, config, net, relay_client, store, types};
     types::add_to_linker::<InstanceState, StoreCapability>(linker, |state| &mut state.store)?;
     store::add_to_linker::<InstanceState, StoreCapability>(linker, |state| &mut state.store)?;
     net::add_to_linker::<InstanceState, NetCapability>(linker, |state| &mut state.net)?;
     config::add_to_linker::<InstanceState, NetCapability>(linker, |state| &mut state.net)?;
     attachments::add_to_linker::<InstanceState, FilesCapability>(linker, |state| &mut state.files)?;
+    relay_client::add_to_linker::<InstanceState, RelayCapability>(linker, |state| {
+        &mut state.relay
+    })?;
     Ok(())
 }
 
@@ -327,6 +335,12 @@ impl wasmtime::component::HasData for StoreCapability {
 struct NetCapability;
 impl wasmtime::component::HasData for NetCapability {
     type Data<'a> = &'a mut NetAccess;
+}
+
+/// Binds the `relay-client` import to the call's [`RelayAccess`].
+struct RelayCapability;
+impl wasmtime::component::HasData for RelayCapability {
+    type Data<'a> = &'a mut RelayAccess;
 }
 
 /// Binds the `attachments` import to the call's [`AttachmentSet`].

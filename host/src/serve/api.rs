@@ -84,7 +84,8 @@ impl ApiError {
     /// first being `error`.
     pub fn body(&self) -> Value {
         fn error(f: &Failure) -> Value {
-            let mut error = json!({ "code": f.code, "message": f.message, "remedy": f.remedy.web_panel });
+            let mut error =
+                json!({ "code": f.code, "message": f.message, "remedy": f.remedy.web_panel });
             if let Some(field) = &f.field {
                 error["field"] = json!(field);
             }
@@ -209,26 +210,62 @@ pub(crate) async fn get_diagnostics(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let found = blocking(&state.device, |device| device.diagnostics()).await?;
-    Ok(Json(views::to_json(&views::diagnostics(&found, Surface::WebPanel))))
+    Ok(Json(views::to_json(&views::diagnostics(
+        &found,
+        Surface::WebPanel,
+    ))))
 }
+
+/// The relay's state: whether `serve --relay-listen` runs one, where, who may use it, and
+/// the last messages it relayed with their outcome (from the component's history).
+pub(crate) async fn get_relay(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let Some(config) = state.relay.clone() else {
+        return Ok(Json(serde_json::json!({ "listening": false })));
+    };
+    let events = blocking(&state.device, |device| device.history()).await?;
+    let recent: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.kind == crate::bindings::panel::EventKind::Relayed)
+        .take(RELAY_RECENT)
+        .collect();
+    Ok(Json(serde_json::json!({
+        "listening": true,
+        "listen": config.listen,
+        "allow": config.allow,
+        "authentication": config.password.is_some(),
+        "recent": views::to_json(&views::history(&recent, Surface::WebPanel)),
+    })))
+}
+
+/// Relayed messages the panel lists.
+const RELAY_RECENT: usize = 10;
 
 /// What happened, newest first (the component's history).
 pub(crate) async fn get_history(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let events = blocking(&state.device, |device| device.history()).await?;
-    Ok(Json(views::to_json(&views::history(&events, Surface::WebPanel))))
+    Ok(Json(views::to_json(&views::history(
+        &events,
+        Surface::WebPanel,
+    ))))
 }
 
 /// Open Authentication Page: a device code, then the server polls on its own timer.
 pub(crate) async fn post_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let code = state.signin.start(&state).await?;
-    Ok(Json(views::to_json(&DeviceCodeView::new(&code, Surface::WebPanel))))
+    Ok(Json(views::to_json(&DeviceCodeView::new(
+        &code,
+        Surface::WebPanel,
+    ))))
 }
 
 /// Where sign-in stands, as the component keeps it: in progress (the device code, never
 /// the tokens), signed in, or the last sign-in's failure, with any account still signed in.
 pub(crate) async fn get_signin(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = blocking(&state.device, |device| device.signin_status(unix_now())).await?;
-    Ok(Json(views::to_json(&AuthStateView::new(&status, Surface::WebPanel))))
+    Ok(Json(views::to_json(&AuthStateView::new(
+        &status,
+        Surface::WebPanel,
+    ))))
 }
 
 /// Cancels the sign-in in progress (204); an account signed in before stays signed in.
@@ -445,7 +482,10 @@ pub(crate) async fn post_send(
             },
             |retry| {
                 log_retry(retry);
-                let _ = events.send(sse("retry", views::to_json(&views::RetryView::new(retry, Surface::WebPanel))));
+                let _ = events.send(sse(
+                    "retry",
+                    views::to_json(&views::RetryView::new(retry, Surface::WebPanel)),
+                ));
             },
         );
         done.store(true, Ordering::Relaxed);

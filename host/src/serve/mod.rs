@@ -36,8 +36,9 @@ mod login_throttle;
 mod preview;
 mod signin_timer;
 mod site;
-mod tls;
 
+use crate::relay;
+use crate::frontend::certificate as tls;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -85,6 +86,17 @@ pub struct ServeArgs {
     /// a TLS reverse proxy's, or this machine's DNS name. Its Host and Origin are accepted.
     #[arg(long, value_name = "https://HOST[:PORT]")]
     pub public_origin: Option<String>,
+    /// Also run the SMTP relay for nearby devices on this address (as `mfp-host relay
+    /// --listen` does), answering STARTTLS with the panel's certificate.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub relay_listen: Option<std::net::SocketAddr>,
+    /// An address range that may use the relay, in CIDR notation (repeat for several):
+    /// `relay --allow` for `--relay-listen`.
+    #[arg(long, value_name = "CIDR", requires = "relay_listen")]
+    pub relay_allow: Vec<String>,
+    /// The relay password file: `relay --relay-password-file` for `--relay-listen`.
+    #[arg(long, value_name = "FILE", requires = "relay_listen")]
+    pub relay_password_file: Option<PathBuf>,
     /// For tests only: the longest wait for a request's headers (and a TLS handshake).
     #[arg(long, value_name = "SECONDS", hide = true, default_value_t = limits::HEADER_READ_TIMEOUT.as_secs())]
     pub header_read_timeout_secs: u64,
@@ -154,6 +166,8 @@ pub(crate) struct AppState {
     pub signin: Arc<signin_timer::SigninTimer>,
     pub site: Arc<site::Site>,
     pub limits: limits::Limits,
+    /// The relay's configuration when `--relay-listen` runs one, for the panel.
+    pub relay: Option<Arc<crate::bindings::relay::RelayConfig>>,
     #[cfg(feature = "demo")]
     pub demo: Option<Arc<demo::Demo>>,
 }
@@ -179,6 +193,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
             )
         })?;
     let transport = transport(&args);
+    #[cfg(feature = "demo")]
     let own_demo_state = args.demo && flags.state_dir.is_none();
     let flags = &serve_flags(flags, &args);
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| {
@@ -267,6 +282,37 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
             );
         }
     }
+    let relay = match args.relay_listen {
+        Some(listen) => {
+            // The relay answers STARTTLS with the panel's certificate, or with the
+            // self-signed one when the panel itself serves plain HTTP.
+            let config = match &tls {
+                Some(tls) => tls.config.clone(),
+                None => tls::self_signed(&state_dir, &tls::certificate_names(listen.ip(), None))?.config,
+            };
+            let access = relay::RelayAccessArgs {
+                allow: args.relay_allow.clone(),
+                relay_password_file: args.relay_password_file.clone(),
+            };
+            let relay = relay::Relay::bind(device.clone(), listen, &access, config)?;
+            for line in relay.describe() {
+                writeln!(out, "{line}").map_err(Failure::output)?;
+            }
+            let status = Arc::new(relay.config().clone());
+            std::thread::Builder::new()
+                .name("mfp-relay-listener".into())
+                .spawn(move || relay.serve_forever())
+                .map_err(|e| {
+                    failed(
+                        "runtime-failed",
+                        format!("Cannot start the relay's thread: {e}"),
+                        "Check the process limits of this user.",
+                    )
+                })?;
+            Some(status)
+        }
+        None => None,
+    };
     let limits = limits::Limits {
         max_connections: args.max_connections.max(1),
         header_read: Duration::from_secs(args.header_read_timeout_secs.max(1)),
@@ -278,6 +324,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
         signin: Arc::new(signin_timer::SigninTimer::default()),
         site: Arc::new(site),
         limits,
+        relay,
         #[cfg(feature = "demo")]
         demo,
     };
@@ -360,6 +407,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/api/v1/diagnostics", get(api::get_diagnostics))
         .route("/api/v1/history", get(api::get_history))
+        .route("/api/v1/relay", get(api::get_relay))
         .route(
             "/api/v1/signin",
             get(api::get_signin)

@@ -1,0 +1,210 @@
+//! `relay-bench --mfp-host PATH [--rounds N] [--mb MB] [--readme README.md]`: what the relay costs. A scan
+//! (default 25 MB) goes from a native lettre client to the stand-in Exchange Online two
+//! ways, alternating, `--rounds` times each (default 5):
+//!
+//! - **direct**: lettre with STARTTLS and AUTH XOAUTH2 straight to the stand-in;
+//! - **relayed**: lettre with plain SMTP and no authentication to `mfp-host relay`, which
+//!   passes it through to the stand-in as the signed-in account.
+//!
+//! Reported: the relay process's CPU (user+sys, from `/proc/PID/stat`, before and after
+//! each relayed send) and its peak RSS (`VmHWM`), and the client's wall time each way
+//! (from `/usr/bin/time`), as medians, with the added latency as a ratio. The stand-in
+//! runs in a process of its own. Every send must succeed, or no figure is printed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use mfp_bench::{StandIn, checked, machine, median, replace_between_markers, timed, write_scan};
+
+const BEGIN: &str = "<!-- bench:relay:begin -->";
+const END: &str = "<!-- bench:relay:end -->";
+
+struct Options {
+    mfp_host: PathBuf,
+    rounds: usize,
+    mb: u64,
+    /// Where to write the table, between the markers above.
+    readme: Option<PathBuf>,
+}
+
+fn main() {
+    let options = parse_args();
+    let work = std::env::temp_dir().join(format!("mfp-relay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", work.display())));
+    let result = run(&options, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    let table = result.unwrap_or_else(|e| fail(&e));
+    println!("{table}");
+    if let Some(readme) = &options.readme {
+        replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
+        println!("(table written to {})", readme.display());
+    }
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("relay-bench: FAILED: {why}");
+    std::process::exit(1);
+}
+
+fn parse_args() -> Options {
+    let mut options = Options {
+        mfp_host: PathBuf::new(),
+        rounds: 5,
+        mb: 25,
+        readme: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
+        };
+        match arg.as_str() {
+            "--mfp-host" => options.mfp_host = value().into(),
+            "--rounds" => options.rounds = value().parse().unwrap_or_else(|_| fail("--rounds N")),
+            "--mb" => options.mb = value().parse().unwrap_or_else(|_| fail("--mb MB")),
+            "--readme" => options.readme = Some(value().into()),
+            other => fail(&format!("unknown argument {other}")),
+        }
+    }
+    if options.mfp_host.as_os_str().is_empty() {
+        fail("--mfp-host PATH is required");
+    }
+    options
+}
+
+/// The relay process; killed when dropped.
+struct RelayProcess {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RelayProcess {
+    /// CPU seconds (user+sys) the relay process has used so far.
+    fn cpu(&self) -> Result<f64, String> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .map_err(|e| format!("the relay is gone: {e}"))?;
+        // Fields after the command name (which may hold spaces) end with ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
+        let (Some(user), Some(sys)) = (ticks(11), ticks(12)) else {
+            return Err(format!("unreadable /proc stat: {stat}"));
+        };
+        Ok((user + sys) / clock_ticks())
+    }
+
+    /// The relay process's peak RSS so far, in MiB.
+    fn peak_rss_mib(&self) -> Result<f64, String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .map_err(|e| format!("the relay is gone: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kib| kib / 1024.0)
+            .ok_or_else(|| "no VmHWM in /proc status".into())
+    }
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn run(options: &Options, work: &Path) -> Result<String, String> {
+    let tools = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
+    let host_flags = stand_in.host_flags(&work.join("device"));
+    let mfp = |args: &[&str]| -> Command {
+        let mut cmd = Command::new(&options.mfp_host);
+        cmd.args(&host_flags).args(args);
+        cmd
+    };
+    checked(
+        mfp(&["settings", "set", "service-provider", "exchange-online"]),
+        "settings set",
+    )?;
+    checked(mfp(&["auth", "login"]), "auth login")?;
+
+    let mut child = mfp(&["relay", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the relay: {e}"))?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no relay stdout")?);
+    let mut first = String::new();
+    lines.read_line(&mut first).map_err(|e| e.to_string())?;
+    let addr = first
+        .trim()
+        .strip_prefix("relay listening on smtp://")
+        .ok_or_else(|| format!("the relay printed {first:?}"))?
+        .to_owned();
+    std::thread::spawn(move || for _ in lines.lines() {});
+    let relay = RelayProcess { child, addr };
+
+    let lettre = |file: &Path, via: Option<&str>| -> Command {
+        let mut cmd = Command::new(tools.join("lettre-send"));
+        cmd.arg(&stand_in.dir).arg(file);
+        if let Some(via) = via {
+            cmd.args(["--via", via]);
+        }
+        cmd
+    };
+    // Warm-up: compiles the component into the cache, checks both ways work.
+    let warm = work.join("warm-up.pdf");
+    write_scan(&warm, 100_000).map_err(|e| e.to_string())?;
+    checked(lettre(&warm, None), "warm-up send (direct)")?;
+    checked(lettre(&warm, Some(&relay.addr)), "warm-up send (relayed)")?;
+
+    let file = work.join("scan.pdf");
+    write_scan(&file, options.mb * 1_000_000).map_err(|e| e.to_string())?;
+    let (mut direct, mut relayed, mut relay_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=options.rounds {
+        direct.push(timed(lettre(&file, None), &format!("round {round}: direct"))?.wall);
+        let before = relay.cpu()?;
+        let wall = timed(
+            lettre(&file, Some(&relay.addr)),
+            &format!("round {round}: relayed"),
+        )?
+        .wall;
+        relay_cpu.push(relay.cpu()? - before);
+        relayed.push(wall);
+        eprintln!(
+            "round {round}: direct {:.2} s, relayed {wall:.2} s, relay CPU {:.3} s",
+            direct[round - 1],
+            relay_cpu[round - 1]
+        );
+    }
+    let peak = relay.peak_rss_mib()?;
+    let (d, r) = (median(direct), median(relayed));
+    Ok(format!(
+        "Measured on {}.\n\nA {} MB scan (random bytes, every line starting with `.`) from lettre to the stand-in Exchange Online (its own process), medians of {} alternating rounds, compile cache warm:\n\n| | client wall time | relay process CPU (user+sys) | relay peak RSS |\n| --- | ---: | ---: | ---: |\n| direct (STARTTLS + XOAUTH2) | {d:.2} s | | |\n| through `mfp-host relay` (plain SMTP in) | {r:.2} s | {:.3} s | {peak:.1} MiB |\n\nAdded latency: **{:.2}×** the direct send's wall time.\n",
+        machine(),
+        options.mb,
+        options.rounds,
+        median(relay_cpu),
+        r / d
+    ))
+}
