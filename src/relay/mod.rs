@@ -359,8 +359,9 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
                     now,
                     false,
                     format!(
-                        "Not relayed for {}: refused before the message was sent.",
-                        self.peer
+                        "Not relayed for {} as {}: refused before the message was sent.",
+                        self.peer,
+                        if address.is_empty() { "<>" } else { address }
                     ),
                 )
                 .with_diagnosis(&diagnostic);
