@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -200,11 +201,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The engine configuration every instance runs under: epoch interruption on.
+    /// The engine configuration every instance runs under: epoch interruption on, and
+    /// instances taken from a pool of slots made once, so that the fresh instance of every
+    /// call costs little (a panel call is mostly instantiation otherwise).
     pub fn engine() -> wasmtime::Result<Engine> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
         Engine::new(&config)
     }
 
@@ -303,6 +307,24 @@ impl Runtime {
             None => CallError::Trap(format!("{err:#}")),
         }
     }
+}
+
+/// Instances that may exist at once: every web request, sign-in poll and relay connection
+/// holds one while its call runs (the relay at most 16, the panel's server its 64
+/// connections). One more waits for its call to fail as `Instantiate`, never for memory.
+const POOLED_INSTANCES: u32 = 128;
+
+/// The instance pool: slots for [`POOLED_INSTANCES`] component instances, each with the
+/// few core instances, memories and tables the component is made of.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * 8)
+        .total_memories(POOLED_INSTANCES * 2)
+        .total_tables(POOLED_INSTANCES * 4)
+        .total_stacks(POOLED_INSTANCES)
+        .max_memory_size(1 << 30);
+    pool
 }
 
 /// `wait` in epoch ticks, at least one.
