@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 
 /// What the component is built from, relative to the workspace: a change to any of them
 /// rebuilds it (`cargo:rerun-if-changed` of each including build script).
-pub const INPUTS: &[&str] = &["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"];
+pub const INPUTS: &[&str] = &[
+    "src",
+    "wit",
+    "Cargo.toml",
+    "Cargo.lock",
+    "rust-toolchain.toml",
+];
 
 /// Builds the component crate (in `<target>/wasm-component`, shared by every caller so the
 /// second one finds it built) and writes the component to `out`, which it returns.

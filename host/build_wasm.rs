@@ -1,7 +1,7 @@
 //! Builds workspace crates for a wasm target with the workspace's own cargo and the
 //! `component` profile. Shared by `host/build.rs` (the component, a core module for
 //! `wasm32-unknown-unknown` that it turns into a component) and `tests/build.rs` (the test
-//! fixtures, `wasm32-wasip2` components), each with its own target subdirectory, so a nested
+//! fixture, built the same way), each with its own target subdirectory, so a nested
 //! build never waits on the outer build's lock nor on the other nested build.
 
 use std::env;
@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// std without WASI: the module imports nothing but what its WIT world declares.
-#[allow(dead_code)] // tests/build.rs includes this file and builds for WASIP2 only.
 pub const UNKNOWN: &str = "wasm32-unknown-unknown";
-/// std over WASI preview 2: rustc's linker already emits a component.
-#[allow(dead_code)] // host/build.rs includes this file and builds for UNKNOWN only.
-pub const WASIP2: &str = "wasm32-wasip2";
 
 /// Builds `krate` for `target` into `<outer target>/<subdir>` and returns the path of its
 /// `.wasm`.

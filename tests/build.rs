@@ -1,12 +1,16 @@
-//! Builds the misbehaving fixture component (`tests/fixtures/runaway`) for `wasm32-wasip2`
-//! the way `host/build.rs` builds the component (same shared module), in its own target
-//! subdirectory (`<target>/wasm-fixtures`), and exports its path as the compile-time env
-//! var `MFP_FIXTURE_RUNAWAY_WASM`. Only the tests need it, so the host build does not pay
-//! for it.
+//! Builds the misbehaving fixture component (`tests/fixtures/runaway`) the way
+//! `host/build.rs` builds the component: for `wasm32-unknown-unknown`, its core module
+//! encoded as a component (same shared modules), so it imports only its WIT world, as the
+//! real one does. In its own target subdirectory (`<target>/wasm-fixtures`); its path is
+//! the compile-time env var `MFP_FIXTURE_RUNAWAY_WASM`. Only the tests need it, so the host
+//! build does not pay for it.
 
 use std::env;
 use std::path::PathBuf;
 
+#[path = "../host/build_component.rs"]
+#[allow(dead_code)] // only `componentize` is used here
+mod build_component;
 #[path = "../host/build_wasm.rs"]
 mod build_wasm;
 
@@ -25,12 +29,14 @@ fn main() {
             workspace.join(watched).display()
         );
     }
-    let wasm = build_wasm::build(
+    let core = build_wasm::build(
         &workspace,
         "wasm-fixtures",
         "mfp-fixture-runaway",
-        build_wasm::WASIP2,
+        build_wasm::UNKNOWN,
     );
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("runaway.wasm");
+    let wasm = build_component::componentize(&core, &out);
     println!(
         "cargo:rustc-env=MFP_FIXTURE_RUNAWAY_WASM={}",
         wasm.display()

@@ -132,6 +132,36 @@ fn the_component_imports_only_the_project_interfaces_and_wasi_random() {
     );
 }
 
+/// The host links `wasi:random/random` alone: std's WASI glue (clocks, pollables, stdio) is
+/// not granted, so a component built with it, which could block in `wasi:io/poll` past its
+/// deadline, does not load.
+#[test]
+fn a_component_that_imports_wasi_clocks_or_stdio_is_refused_at_load() {
+    for (import, item) in [
+        (
+            "wasi:clocks/monotonic-clock@0.2.6",
+            "(export \"now\" (func (result u64)))",
+        ),
+        ("wasi:io/poll@0.2.6", "(export \"poll\" (func))"),
+        ("wasi:cli/stdout@0.2.6", "(export \"get-stdout\" (func))"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = wat::parse_str(format!(
+            r#"(component (import "{import}" (instance {item})))"#
+        ))
+        .unwrap();
+        let path = dir.path().join("glue.wasm");
+        std::fs::write(&path, wasm).unwrap();
+        let mut opts = options(&dir.path().join("state"));
+        opts.component = ComponentSource::File(path);
+        let err = Device::open(opts)
+            .err()
+            .unwrap_or_else(|| panic!("a component importing {import} must not load"));
+        assert_eq!(err.diagnosis().0, "component-invalid", "{err}");
+        assert!(err.to_string().contains(import), "{err}");
+    }
+}
+
 #[test]
 fn a_component_that_imports_the_filesystem_is_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();

@@ -122,6 +122,10 @@ impl MemoryCap {
         let limits = StoreLimitsBuilder::new()
             .memory_size(limit)
             .table_elements(1 << 16)
+            // The component is one core module's memory and a few small tables (its own
+            // and wit-component's glue): the memory cap covers the whole instance.
+            .memories(1)
+            .tables(8)
             .instances(64)
             .trap_on_grow_failure(true)
             .build();
