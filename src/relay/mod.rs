@@ -239,15 +239,18 @@ impl<D: RelayClient> Link<'_, D> {
         }
     }
 
-    /// Reads the rest of a message that will not be relayed; `false` if the device left.
-    fn drain(&mut self) -> bool {
-        loop {
+    /// Reads the rest of a message that will not be relayed (none when `ended`): the
+    /// bytes read, or, as `Err`, those read before the device left.
+    fn drain(&mut self, ended: bool) -> Result<u64, u64> {
+        let mut read = 0u64;
+        while !ended {
             match self.next_piece() {
-                Piece::Chunk(_) => {}
-                Piece::End => return true,
-                Piece::Gone => return false,
+                Piece::Chunk(chunk) => read += chunk.len() as u64,
+                Piece::End => break,
+                Piece::Gone => return Err(read),
             }
         }
+        Ok(read)
     }
 }
 
@@ -394,7 +397,7 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
     fn message(&mut self, first: Option<Vec<u8>>) {
         let Some(envelope) = self.envelope.take() else {
             // A message with no envelope cannot be: the server asks for MAIL first.
-            if self.link.drain() {
+            if self.link.drain(false).is_ok() {
                 self.link.server.message_verdict(Answer::new(
                     503,
                     "5.5.1",
@@ -496,18 +499,10 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
             },
         };
         if let Some((diagnostic, code, enhanced)) = problem {
-            let mut size = head.len() as u64;
-            if !ended {
-                let mut rest = 0u64;
-                loop {
-                    match self.link.next_piece() {
-                        Piece::Chunk(c) => rest += c.len() as u64,
-                        Piece::End => break,
-                        Piece::Gone => return (None, size + rest),
-                    }
-                }
-                size += rest;
-            }
+            let size = match self.link.drain(ended) {
+                Ok(rest) => head.len() as u64 + rest,
+                Err(rest) => return (None, head.len() as u64 + rest),
+            };
             let answer = Answer::with_diagnosis(code, enhanced, &diagnostic);
             return refused(&diagnostic, answer, size, self.peer);
         }
@@ -524,10 +519,10 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
             Ok(settings) => settings,
             Err(err) => {
                 let diagnostic = Diagnostic::from(err);
-                let size = prefix.len() as u64 - trace_len;
-                if !ended && !self.link.drain() {
-                    return (None, size);
-                }
+                let size = match self.link.drain(ended) {
+                    Ok(rest) => head.len() as u64 + rest,
+                    Err(rest) => return (None, head.len() as u64 + rest),
+                };
                 return refused(
                     &diagnostic,
                     Answer::with_diagnosis(451, "4.3.0", &diagnostic),
@@ -572,16 +567,10 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
         }
         // A message refused early (Exchange refused the sender, the sign-in failed) is
         // still being sent by the device: read it to its end before answering.
-        let mut size = received;
-        if !ended {
-            loop {
-                match self.link.next_piece() {
-                    Piece::Chunk(c) => size += c.len() as u64,
-                    Piece::End => break,
-                    Piece::Gone => return (None, size),
-                }
-            }
-        }
+        let size = match self.link.drain(ended) {
+            Ok(rest) => received + rest,
+            Err(rest) => return (None, received + rest),
+        };
         if too_large {
             let diagnostic = too_large_diagnostic(size);
             return refused(
