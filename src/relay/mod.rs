@@ -267,6 +267,8 @@ struct PendingEnvelope {
     from: String,
     size: Option<u64>,
     to: Vec<String>,
+    /// Who the relay sends as, read once at `MAIL FROM`: the header is checked against it.
+    senders: Senders,
 }
 
 struct Relay<'a, 'c, S, H, C, D: RelayClient> {
@@ -305,16 +307,21 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
                 self.link.server.auth_verdict(accepted);
             }
             ServerEvent::Sender { address, size } => {
-                let verdict = self.sender_verdict(&address);
-                if verdict.is_ok() {
-                    self.envelope = Some(PendingEnvelope {
-                        from: address,
-                        size,
-                        to: Vec::new(),
-                    });
-                } else {
-                    self.summary.refused += 1;
-                }
+                let verdict = match self.sender_verdict(&address) {
+                    Ok(senders) => {
+                        self.envelope = Some(PendingEnvelope {
+                            from: address,
+                            size,
+                            to: Vec::new(),
+                            senders,
+                        });
+                        Ok(())
+                    }
+                    Err(answer) => {
+                        self.summary.refused += 1;
+                        Err(answer)
+                    }
+                };
                 self.link.server.sender_verdict(verdict);
             }
             ServerEvent::Recipient(address) => {
@@ -329,49 +336,46 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
 
     /// Whether a message from `address` may start now: the relay must be signed in to
     /// Exchange Online, `address` one it sends as, and the minute's limit not reached.
-    fn sender_verdict(&mut self, address: &str) -> Result<(), Answer> {
+    /// Returns who the relay sends as, for the message's header.
+    fn sender_verdict(&mut self, address: &str) -> Result<Senders, Answer> {
         let now = self.link.client.now();
         let refusal = match self.senders() {
-            Err(diagnostic) => Some((
+            Err(diagnostic) => (
                 Answer::with_diagnosis(451, "4.7.0", &diagnostic),
                 diagnostic,
-            )),
+            ),
             Ok(senders) if !senders.allows(address) => {
                 let diagnostic = not_a_sender(address, &senders);
-                Some((
+                (
                     Answer::with_diagnosis(550, "5.7.1", &diagnostic),
                     diagnostic,
-                ))
+                )
             }
-            Ok(_) => match policy::reserve_slot(self.s, now) {
-                Ok(()) => None,
+            Ok(senders) => match policy::reserve_slot(self.s, now) {
+                Ok(()) => return Ok(senders),
                 Err(wait) => {
                     let diagnostic = rate_limited(wait);
-                    Some((
+                    (
                         Answer::with_diagnosis(451, "4.7.0", &diagnostic),
                         diagnostic,
-                    ))
+                    )
                 }
             },
         };
-        match refusal {
-            None => Ok(()),
-            Some((answer, diagnostic)) => {
-                let event = history::Event::new(
-                    history::EventKind::Relayed,
-                    now,
-                    false,
-                    format!(
-                        "Not relayed for {} as {}: refused before the message was sent.",
-                        self.peer,
-                        if address.is_empty() { "<>" } else { address }
-                    ),
-                )
-                .with_diagnosis(&diagnostic);
-                history::append(self.s, &event);
-                Err(answer)
-            }
-        }
+        let (answer, diagnostic) = refusal;
+        let event = history::Event::new(
+            history::EventKind::Relayed,
+            now,
+            false,
+            format!(
+                "Not relayed for {} as {}: refused before the message was sent.",
+                self.peer,
+                if address.is_empty() { "<>" } else { address }
+            ),
+        )
+        .with_diagnosis(&diagnostic);
+        history::append(self.s, &event);
+        Err(answer)
     }
 
     /// The addresses the relay sends as now, or why it cannot send at all.
@@ -487,15 +491,15 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
             ))),
             Some(len) => match Header::parse(&head[..len]) {
                 Err(problem) => Some(header_refused(&problem)),
-                Ok(header) => match self.senders() {
-                    Err(diagnostic) => Some((diagnostic, 451, "4.7.0")),
-                    Ok(senders) => header.check_senders(&senders).err().map(|p| match p {
+                Ok(header) => header
+                    .check_senders(&envelope.senders)
+                    .err()
+                    .map(|p| match p {
                         HeaderProblem::NotASender(address) => {
-                            (not_a_sender(&address, &senders), 550, "5.7.1")
+                            (not_a_sender(&address, &envelope.senders), 550, "5.7.1")
                         }
                         other => header_refused(&other),
                     }),
-                },
             },
         };
         if let Some((diagnostic, code, enhanced)) = problem {
