@@ -243,14 +243,16 @@ impl<D: RelayClient> Link<'_, D> {
     /// bytes read, or, as `Err`, those read before the device left.
     fn drain(&mut self, ended: bool) -> Result<u64, u64> {
         let mut read = 0u64;
-        while !ended {
+        if ended {
+            return Ok(read);
+        }
+        loop {
             match self.next_piece() {
                 Piece::Chunk(chunk) => read += chunk.len() as u64,
-                Piece::End => break,
+                Piece::End => return Ok(read),
                 Piece::Gone => return Err(read),
             }
         }
-        Ok(read)
     }
 }
 
