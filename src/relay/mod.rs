@@ -484,38 +484,36 @@ impl<S: Storage, H: Http, C: SmtpConnector, D: RelayClient> Relay<'_, '_, S, H, 
                 Piece::Gone => return (None, head.len() as u64),
             }
         }
-        let header_len = header_end(&head);
-        let problem = match header_len {
-            None if head.len() > MAX_HEADER => Some(header_too_large()),
-            None if !head.is_empty() && !ended => Some(header_too_large()),
-            None => Some(header_refused(&HeaderProblem::Malformed(
+        // The header parsed once: checked, and its Message-ID kept for the journal.
+        let checked = match header_end(&head) {
+            None if head.len() > MAX_HEADER => Err(header_too_large()),
+            None if !head.is_empty() && !ended => Err(header_too_large()),
+            None => Err(header_refused(&HeaderProblem::Malformed(
                 "it has no header",
             ))),
-            Some(len) => match Header::parse(&head[..len]) {
-                Err(problem) => Some(header_refused(&problem)),
-                Ok(header) => header
-                    .check_senders(&envelope.senders)
-                    .err()
-                    .map(|p| match p {
-                        HeaderProblem::NotASender(address) => {
-                            (not_a_sender(&address, &envelope.senders), 550, "5.7.1")
-                        }
-                        other => header_refused(&other),
-                    }),
-            },
+            Some(len) => Header::parse(&head[..len])
+                .and_then(|header| {
+                    header.check_senders(&envelope.senders)?;
+                    Ok(header.message_id().unwrap_or_default())
+                })
+                .map_err(|problem| match problem {
+                    HeaderProblem::NotASender(address) => {
+                        (not_a_sender(&address, &envelope.senders), 550, "5.7.1")
+                    }
+                    other => header_refused(&other),
+                }),
         };
-        if let Some((diagnostic, code, enhanced)) = problem {
-            let size = match self.link.drain(ended) {
-                Ok(rest) => head.len() as u64 + rest,
-                Err(rest) => return (None, head.len() as u64 + rest),
-            };
-            let answer = Answer::with_diagnosis(code, enhanced, &diagnostic);
-            return refused(&diagnostic, answer, size, self.peer);
-        }
-        let message_id = header_len
-            .and_then(|len| Header::parse(&head[..len]).ok())
-            .and_then(|h| h.message_id())
-            .unwrap_or_default();
+        let message_id = match checked {
+            Ok(message_id) => message_id,
+            Err((diagnostic, code, enhanced)) => {
+                let size = match self.link.drain(ended) {
+                    Ok(rest) => head.len() as u64 + rest,
+                    Err(rest) => return (None, head.len() as u64 + rest),
+                };
+                let answer = Answer::with_diagnosis(code, enhanced, &diagnostic);
+                return refused(&diagnostic, answer, size, self.peer);
+            }
+        };
 
         // RFC 5321 §4.4: a relay adds its trace header on top.
         let mut prefix = self.received_header(now).into_bytes();
