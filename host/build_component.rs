@@ -28,7 +28,61 @@ pub fn build(workspace: &Path, out: &Path) -> PathBuf {
         "mfp-smtp-oauth",
         crate::build_wasm::UNKNOWN,
     );
+    let core = optimise(&core).unwrap_or(core);
     componentize(&core, out)
+}
+
+/// The wasm features the core module uses (rustc's defaults for the target, and SIMD),
+/// which Binaryen must be told: the stripped module carries no `target_features` section.
+const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-simd",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// Shrinks the core module with Binaryen's `wasm-opt -Oz` (about 15%) when it is installed
+/// (Debian's `binaryen`, which `scripts/test` and `scripts/bench` install), or names it in
+/// `$MFP_WASM_OPT`. Without it the component is built as rustc left it: the same behaviour,
+/// larger, and the build says so.
+fn optimise(core: &Path) -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=MFP_WASM_OPT");
+    let Some(wasm_opt) = find_wasm_opt() else {
+        println!(
+            "cargo:warning=wasm-opt not found: the component is not size-optimised (install Debian's `binaryen`, then `touch src/lib.rs`)"
+        );
+        return None;
+    };
+    println!("cargo:rerun-if-changed={}", wasm_opt.display());
+    let optimised = core.with_extension("opt.wasm");
+    let status = std::process::Command::new(&wasm_opt)
+        .arg("-Oz")
+        .args(WASM_FEATURES)
+        .arg(core)
+        .arg("-o")
+        .arg(&optimised)
+        .status()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", wasm_opt.display()));
+    assert!(
+        status.success(),
+        "{} failed on {}",
+        wasm_opt.display(),
+        core.display()
+    );
+    Some(optimised)
+}
+
+/// `$MFP_WASM_OPT`, or `wasm-opt` on the `PATH`.
+fn find_wasm_opt() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MFP_WASM_OPT") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("wasm-opt"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Turns the core module at `core` into a component written to `out` (the WIT world comes

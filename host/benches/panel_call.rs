@@ -3,6 +3,7 @@
 //! - one panel call (apply + store commit, and a read) through wasmtime versus the same
 //!   Rust code called natively on the same SQLite store: medians of alternating rounds,
 //!   as ratios measured in this run;
+//! - the floor under every call: a fresh instance made and dropped with nothing called;
 //! - the host's cold start (process start to the first answer of `settings show`) with
 //!   and without the precompiled-component cache.
 //!
@@ -16,6 +17,7 @@ use mfp_host::bindings::types::Origin;
 use mfp_host::capabilities::store::DurableStore;
 use mfp_host::device::{Device, DeviceOptions};
 use mfp_host::runtime::component::EMBEDDED;
+use mfp_host::runtime::{CallGrants, Runtime, RuntimeOptions};
 use mfp_smtp_oauth::storage::{Storage, StoreError, Write};
 
 /// The host's SQLite store seen through the core's `Storage` trait, for the native baseline.
@@ -111,6 +113,14 @@ fn main() {
     let rounds = 7;
     let (mut wasm_apply, mut native_apply) = (Vec::new(), Vec::new());
     let (mut wasm_read, mut native_read) = (Vec::new(), Vec::new());
+    let mut empty_call = Vec::new();
+    let floor_dir = tempfile::tempdir().unwrap();
+    let floor = Runtime::new(
+        EMBEDDED,
+        DurableStore::open(floor_dir.path()).unwrap(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
     for _ in 0..rounds {
         wasm_apply.push(time(n, |i| {
             device.apply(Origin::WebPanel, &change(i)).unwrap();
@@ -130,7 +140,11 @@ fn main() {
         native_read.push(time(n * 4, |_| {
             mfp_smtp_oauth::panel::settings(&native).unwrap();
         }));
+        empty_call.push(time(n * 4, |_| {
+            floor.call(CallGrants::default(), |_, _| Ok(())).unwrap();
+        }));
     }
+    let empty_call = median(empty_call);
     let (wasm_apply, native_apply) = (median(wasm_apply), median(native_apply));
     let (wasm_read, native_read) = (median(wasm_read), median(native_read));
     println!(
@@ -140,6 +154,11 @@ fn main() {
     println!(
         "settings read (no commit), median of {rounds} alternating rounds: wasmtime {wasm_read:.1} µs, native {native_read:.1} µs, ratio {:.2}x (target <= 3x; a fresh pooled instance per call included)",
         wasm_read / native_read
+    );
+
+    println!(
+        "a fresh instance made and dropped, nothing called (the floor under every call): {empty_call:.1} µs, {:.2}x the native read",
+        empty_call / native_read
     );
 
     let runs = 7;

@@ -192,7 +192,7 @@ impl Device {
     pub fn settings(&self) -> Result<Vec<SettingEntry>, DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_panel().call_settings(store)
+                dev.panel(store)?.call_settings(store)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -223,8 +223,7 @@ impl Device {
             .collect();
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_panel()
-                    .call_apply(store, origin, &changes, now)
+                dev.panel(store)?.call_apply(store, origin, &changes, now)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -232,7 +231,7 @@ impl Device {
     pub fn control_panel_view(&self) -> Result<ControlPanelScreen, DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_panel().call_control_panel_view(store)
+                dev.panel(store)?.call_control_panel_view(store)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -240,7 +239,7 @@ impl Device {
     pub fn diagnostics(&self) -> Result<Vec<Diagnostic>, DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_panel().call_diagnostics(store)
+                dev.panel(store)?.call_diagnostics(store)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -249,7 +248,7 @@ impl Device {
     pub fn history(&self) -> Result<Vec<Event>, DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_panel().call_history(store)
+                dev.panel(store)?.call_history(store)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -269,7 +268,7 @@ impl Device {
     pub fn signin_start(&self, now: u64) -> Result<DeviceCode, DeviceError> {
         self.runtime
             .call(self.identity_grant(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_start(store, now)
+                dev.signin(store)?.call_start(store, now)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -278,7 +277,7 @@ impl Device {
     pub fn signin_poll(&self, now: u64) -> Result<PollStatus, DeviceError> {
         self.runtime
             .call(self.identity_grant(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_poll(store, now)
+                dev.signin(store)?.call_poll(store, now)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -286,7 +285,7 @@ impl Device {
     pub fn signin_status(&self, now: u64) -> Result<AuthState, DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_status(store, now)
+                dev.signin(store)?.call_status(store, now)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -294,7 +293,7 @@ impl Device {
     pub fn sign_out(&self) -> Result<(), DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_sign_out(store)
+                dev.signin(store)?.call_sign_out(store)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -303,7 +302,7 @@ impl Device {
     pub fn cancel_signin(&self) -> Result<(), DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_cancel(store)
+                dev.signin(store)?.call_cancel(store)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -313,7 +312,7 @@ impl Device {
     pub fn signin_keep_alive(&self, now: u64) -> Result<u64, DeviceError> {
         self.runtime
             .call(self.identity_grant(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_keep_alive(store, now)
+                dev.signin(store)?.call_keep_alive(store, now)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -321,7 +320,7 @@ impl Device {
     pub fn admin_consent(&self) -> Result<ConsentStep, DeviceError> {
         self.runtime
             .call(self.identity_grant(), |dev, store| {
-                dev.mfp_smtp_oauth_signin().call_admin_consent(store)
+                dev.signin(store)?.call_admin_consent(store)
             })?
             .map_err(DeviceError::SigninFailed)
     }
@@ -341,7 +340,7 @@ impl Device {
         };
         self.runtime
             .call(grants, |dev, store| {
-                dev.mfp_smtp_oauth_mailer().call_send(store, message, now)
+                dev.mailer(store)?.call_send(store, message, now)
             })?
             .map_err(DeviceError::SendFailed)
     }
@@ -353,7 +352,7 @@ impl Device {
     pub fn check_relay_config(&self, config: &RelayConfig) -> Result<(), DeviceError> {
         self.runtime
             .call(CallGrants::default(), |dev, store| {
-                dev.mfp_smtp_oauth_relay().call_check_config(store, config)
+                dev.relay(store)?.call_check_config(store, config)
             })?
             .map_err(DeviceError::Refused)
     }
@@ -371,13 +370,8 @@ impl Device {
     ) -> Result<SessionSummary, DeviceError> {
         Ok(self.runtime.call(self.submission_grants(), |dev, store| {
             let client = store.data_mut().relay.grant(connection)?;
-            dev.mfp_smtp_oauth_relay().call_serve_client(
-                store,
-                client,
-                peer,
-                config,
-                open_connections,
-            )
+            dev.relay(store)?
+                .call_serve_client(store, client, peer, config, open_connections)
         })?)
     }
 }

@@ -1,4 +1,4 @@
-//! The wasmtime side: one [`Engine`] and one [`DevicePanelPre`] per process, and a fresh,
+//! The wasmtime side: one [`Engine`] and one [`InstancePre`] per process, and a fresh,
 //! bounded instance for every call. A call that traps, overruns its deadline or its
 //! memory cap returns a [`CallError`]; the instance is dropped and the next call gets a
 //! new one, so one bad call never poisons the device.
@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{DevicePanel, DevicePanelPre};
+use crate::bindings::{mailer, panel, relay, signin};
 use crate::capabilities::attachments::AttachmentSet;
 use crate::capabilities::net::{NetAccess, NetGrant, SigninOverrides};
 use crate::capabilities::relay_client::RelayAccess;
@@ -197,7 +197,8 @@ impl Drop for EpochTicker {
 /// A loaded component, ready to be instantiated for each call.
 pub struct Runtime {
     engine: Engine,
-    pre: DevicePanelPre<InstanceState>,
+    pre: InstancePre<InstanceState>,
+    exports: ExportIndices,
     store: DurableStore,
     options: RuntimeOptions,
     cache: CacheOutcome,
@@ -233,11 +234,13 @@ impl Runtime {
         let mut linker = Linker::<InstanceState>::new(&engine);
         sandbox::add_granted_wasi(&mut linker)?;
         link_capabilities(&mut linker)?;
-        let pre = DevicePanelPre::new(linker.instantiate_pre(&component)?)?;
+        let pre = linker.instantiate_pre(&component)?;
+        let exports = ExportIndices::new(&pre)?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
             pre,
+            exports,
             store,
             options,
             cache,
@@ -254,7 +257,7 @@ impl Runtime {
     pub fn call<R>(
         &self,
         grants: CallGrants,
-        f: impl FnOnce(&DevicePanel, &mut Store<InstanceState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(Exports<'_>, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let timeout = if grants.uses_network() {
             self.options.network_call_timeout
@@ -291,7 +294,11 @@ impl Runtime {
             Ok(instance) => instance,
             Err(err) => return Err(self.classify(err, &store, true, timeout)),
         };
-        f(&instance, &mut store).map_err(|err| self.classify(err, &store, false, timeout))
+        let exports = Exports {
+            instance,
+            indices: &self.exports,
+        };
+        f(exports, &mut store).map_err(|err| self.classify(err, &store, false, timeout))
     }
 
     fn classify(
@@ -313,10 +320,63 @@ impl Runtime {
     }
 }
 
+/// Where each exported interface's functions are in the component, looked up once when
+/// the component is loaded.
+struct ExportIndices {
+    panel: panel::GuestIndices,
+    signin: signin::GuestIndices,
+    mailer: mailer::GuestIndices,
+    relay: relay::GuestIndices,
+}
+
+impl ExportIndices {
+    fn new(pre: &InstancePre<InstanceState>) -> wasmtime::Result<Self> {
+        Ok(Self {
+            panel: panel::GuestIndices::new(pre)?,
+            signin: signin::GuestIndices::new(pre)?,
+            mailer: mailer::GuestIndices::new(pre)?,
+            relay: relay::GuestIndices::new(pre)?,
+        })
+    }
+}
+
+/// The exports of one call's fresh instance. Each accessor type-checks and binds only the
+/// interface the call uses: binding all four (bindgen's `DevicePanel`) type-checked some 20
+/// functions on every call, a seventh of a read-only panel call.
+pub struct Exports<'a> {
+    instance: Instance,
+    indices: &'a ExportIndices,
+}
+
+impl Exports<'_> {
+    /// `mfp:smtp-oauth/panel`: settings, Apply, history, diagnostics.
+    pub fn panel(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<panel::Guest> {
+        self.indices.panel.load(store, &self.instance)
+    }
+
+    /// `mfp:smtp-oauth/signin`: the device code flow and the account.
+    pub fn signin(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<signin::Guest> {
+        self.indices.signin.load(store, &self.instance)
+    }
+
+    /// `mfp:smtp-oauth/mailer`: one send.
+    pub fn mailer(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<mailer::Guest> {
+        self.indices.mailer.load(store, &self.instance)
+    }
+
+    /// `mfp:smtp-oauth/relay`: the relay's configuration check and one device's session.
+    pub fn relay(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<relay::Guest> {
+        self.indices.relay.load(store, &self.instance)
+    }
+}
+
 /// Instances that may exist at once: every web request, sign-in poll and relay connection
 /// holds one while its call runs (the relay at most 16, the panel's server its 64
 /// connections). One more waits for its call to fail as `Instantiate`, never for memory.
 const POOLED_INSTANCES: u32 = 128;
+
+/// How much of a slot's memory (and table) is reset in place when its instance ends.
+const KEEP_RESIDENT: usize = 4 << 20;
 
 /// The instance pool: slots for [`POOLED_INSTANCES`] component instances, each with the
 /// few core instances, memories and tables the component is made of.
@@ -327,7 +387,15 @@ fn pool() -> PoolingAllocationConfig {
         .total_memories(POOLED_INSTANCES * 2)
         .total_tables(POOLED_INSTANCES * 4)
         .total_stacks(POOLED_INSTANCES)
-        .max_memory_size(1 << 30);
+        .max_memory_size(1 << 30)
+        // A call touches some hundreds of KiB of its memory. Resetting those pages with
+        // memset (found by the kernel's PAGEMAP_SCAN, Linux 6.7 and later) keeps them
+        // mapped for the next call, instead of `madvise` dropping them and every page of
+        // the next instance faulting in again. On older kernels the pool falls back to
+        // `madvise`.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pool
 }
 
