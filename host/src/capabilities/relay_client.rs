@@ -5,97 +5,44 @@
 //! buffers nothing: bytes the device sent before the handshake are never taken for bytes
 //! sent under TLS.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ServerConfig, ServerConnection};
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::bindings::net::NetError;
 use crate::bindings::relay_client::{Host, HostClientConnection};
-use crate::capabilities::net::{MAX_READ, MAX_STAGE_TIMEOUT};
+use crate::capabilities::net::{self, MAX_STAGE_TIMEOUT, StartTlsStream};
 
 /// One device's connection: plain TCP, upgraded to TLS in place.
 pub struct RelayConnection {
-    stream: Stream,
+    stream: StartTlsStream<ServerConnection>,
     /// The certificate to answer `STARTTLS` with; `None`: TLS is not offered.
     tls: Option<Arc<ServerConfig>>,
 }
-
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
-    /// A TLS handshake failed: the socket is closed.
-    Failed,
-}
-
-const FAILED: &str = "the connection was closed after its TLS handshake failed";
 
 impl RelayConnection {
     pub fn new(sock: TcpStream, tls: Option<Arc<ServerConfig>>) -> Self {
         let _ = sock.set_nodelay(true);
         Self {
-            stream: Stream::Plain(sock),
+            stream: StartTlsStream::plain(sock),
             tls,
         }
     }
 
-    fn socket(&self) -> Option<&TcpStream> {
-        match &self.stream {
-            Stream::Plain(sock) => Some(sock),
-            Stream::Tls(stream) => Some(&stream.sock),
-            Stream::Failed => None,
-        }
-    }
-
-    fn set_timeout(&self, timeout: Duration) -> Result<(), NetError> {
-        let timeout = timeout.clamp(Duration::from_millis(1), MAX_STAGE_TIMEOUT);
-        let sock = self
-            .socket()
-            .ok_or_else(|| NetError::Other(FAILED.into()))?;
-        sock.set_read_timeout(Some(timeout))
-            .and_then(|()| sock.set_write_timeout(Some(timeout)))
-            .map_err(|e| NetError::Other(format!("cannot set the timeout: {e}")))
-    }
-
-    /// Reads at most `max` bytes (at most [`MAX_READ`]), waiting up to `timeout` for one.
+    /// Reads at most `max` bytes (at most [`net::MAX_READ`]), waiting up to `timeout` for
+    /// one.
     pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
-        if max == 0 {
-            return Err(NetError::Other(
-                "a read must ask for at least 1 byte".into(),
-            ));
-        }
-        self.set_timeout(timeout)?;
-        let mut buf = vec![0; (max as usize).min(MAX_READ)];
-        loop {
-            let read = match &mut self.stream {
-                Stream::Plain(sock) => sock.read(&mut buf),
-                Stream::Tls(stream) => stream.read(&mut buf),
-                Stream::Failed => return Err(NetError::Other(FAILED.into())),
-            };
-            match read {
-                Ok(0) => return Err(NetError::Closed),
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(io_error(err)),
-            }
-        }
+        self.stream.set_timeout(timeout)?;
+        Ok(self.stream.read(max)?)
     }
 
     /// Writes all of `data`, each socket write within `timeout`.
     pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
-        self.set_timeout(timeout)?;
-        let written = match &mut self.stream {
-            Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
-            Stream::Tls(stream) => stream.write_all(data).and_then(|()| stream.flush()),
-            Stream::Failed => return Err(NetError::Other(FAILED.into())),
-        };
-        written.map_err(io_error)
+        self.stream.set_timeout(timeout)?;
+        Ok(self.stream.write_all(data)?)
     }
 
     /// The server side of the TLS handshake. A failed one closes the connection.
@@ -103,70 +50,21 @@ impl RelayConnection {
         let Some(config) = self.tls.clone() else {
             return Err(NetError::Tls("this relay has no certificate".into()));
         };
-        if matches!(self.stream, Stream::Plain(_)) {
-            self.set_timeout(timeout)?;
+        if !self.stream.is_tls() {
+            self.stream.set_timeout(timeout)?;
         }
-        match std::mem::replace(&mut self.stream, Stream::Failed) {
-            Stream::Plain(mut sock) => {
-                let mut conn =
-                    ServerConnection::new(config).map_err(|e| NetError::Tls(e.to_string()))?;
-                while conn.is_handshaking() {
-                    match conn.complete_io(&mut sock) {
-                        Ok((0, 0)) if conn.is_handshaking() => {
-                            return Err(NetError::Tls(
-                                "the device closed the connection during the TLS handshake".into(),
-                            ));
-                        }
-                        Ok(_) => {}
-                        Err(err) => {
-                            let _ = sock.shutdown(Shutdown::Both);
-                            return Err(match io_error(err) {
-                                NetError::Timeout => NetError::Timeout,
-                                NetError::Other(why) => NetError::Tls(why),
-                                other => other,
-                            });
-                        }
-                    }
-                }
-                self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, sock)));
+        let sock = self.stream.take_for_handshake()?;
+        let conn = ServerConnection::new(config).map_err(|e| NetError::Tls(e.to_string()))?;
+        match net::complete_handshake(conn, sock) {
+            Ok(stream) => {
+                self.stream.upgraded(stream);
                 Ok(())
             }
-            tls @ Stream::Tls(_) => {
-                self.stream = tls;
-                Err(NetError::Other(
-                    "TLS is already active on this connection".into(),
-                ))
-            }
-            Stream::Failed => Err(NetError::Other(FAILED.into())),
+            // A timeout or a hang-up as such; anything else (rustls's alerts included) as
+            // a TLS failure.
+            Err(net::NetError::Other(why)) => Err(NetError::Tls(why)),
+            Err(other) => Err(other.into()),
         }
-    }
-}
-
-impl Drop for RelayConnection {
-    /// Says goodbye properly under TLS (`close_notify`), without waiting for an answer.
-    fn drop(&mut self) {
-        match &mut self.stream {
-            Stream::Plain(sock) => {
-                let _ = sock.shutdown(Shutdown::Both);
-            }
-            Stream::Tls(stream) => {
-                stream.conn.send_close_notify();
-                let _ = stream.conn.write_tls(&mut stream.sock);
-                let _ = stream.sock.shutdown(Shutdown::Both);
-            }
-            Stream::Failed => {}
-        }
-    }
-}
-
-fn io_error(err: io::Error) -> NetError {
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => NetError::Timeout,
-        io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => NetError::Closed,
-        _ => NetError::Other(err.to_string()),
     }
 }
 

@@ -21,6 +21,7 @@ mod limits;
 mod policy;
 mod proxy;
 mod smtp;
+mod starttls;
 mod tcp;
 mod tls;
 mod wit_adapter;
@@ -38,6 +39,8 @@ pub use ehlo::system_host_name;
 pub use http::{HttpRequest, HttpResponse};
 pub use policy::{Destination, ProxyConfig, ResolveRule};
 pub use smtp::{MAX_READ, MAX_STAGE_TIMEOUT, SmtpConnection};
+pub use starttls::StartTlsStream;
+pub use tls::complete_handshake;
 pub use wit_adapter::{NetAccess, SigninOverrides};
 
 /// The identity platform granted when `--authority` is not given.

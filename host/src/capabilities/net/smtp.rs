@@ -1,21 +1,19 @@
 //! The SMTP connection: plain TCP that the component upgrades to TLS in place with
-//! `start_tls` after its `STARTTLS` command. The host buffers nothing: `read` hands over
-//! exactly what the socket gave, so no plaintext read before the upgrade can be mistaken
-//! for data received under TLS (bytes the server sent early become part of the handshake
-//! and make it fail).
+//! `start_tls` after its `STARTTLS` command ([`StartTlsStream`]: bytes the server sent
+//! early become part of the handshake and make it fail).
 //!
 //! The connection holds one of the destination's connection slots until it is dropped.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::{ClientConfig, ClientConnection};
 
 use super::limits::Permit;
-use super::{Destination, NetError, tcp, tls};
+use super::starttls::StartTlsStream;
+use super::{Destination, NetError, tls};
 
 /// Largest single read handed to the component, whatever it asks for.
 pub const MAX_READ: usize = 64 * 1024;
@@ -25,7 +23,7 @@ pub const MAX_STAGE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub struct SmtpConnection {
     destination: Destination,
-    stream: Stream,
+    stream: StartTlsStream<ClientConnection>,
     tls: Arc<ClientConfig>,
     _permit: Permit,
     /// When the reply being read must be complete: set by the first read after a write
@@ -35,28 +33,14 @@ pub struct SmtpConnection {
     reply_deadline: Option<Instant>,
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    /// A TLS handshake failed: the socket is closed and nothing more can be done with it.
-    Failed,
-}
-
 impl fmt::Debug for SmtpConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.stream {
-            Stream::Plain(_) => "plain",
-            Stream::Tls(_) => "tls",
-            Stream::Failed => "failed",
-        };
         f.debug_struct("SmtpConnection")
             .field("destination", &self.destination.to_string())
-            .field("state", &state)
+            .field("state", &self.stream.state())
             .finish_non_exhaustive()
     }
 }
-
-const FAILED: &str = "the connection was closed after its TLS handshake failed";
 
 impl SmtpConnection {
     pub(super) fn new(
@@ -67,7 +51,7 @@ impl SmtpConnection {
     ) -> Self {
         Self {
             destination,
-            stream: Stream::Plain(sock),
+            stream: StartTlsStream::plain(sock),
             tls,
             _permit: permit,
             reply_deadline: None,
@@ -87,45 +71,21 @@ impl SmtpConnection {
 
     /// Whether `start_tls` has succeeded.
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        self.stream.is_tls()
     }
 
     /// The device's address on this connection (for an EHLO address literal).
     pub fn local_ip(&self) -> Option<std::net::IpAddr> {
-        self.socket()
+        self.stream
+            .socket()
             .and_then(|s| s.local_addr().ok())
             .map(|a| a.ip())
-    }
-
-    fn socket(&self) -> Option<&TcpStream> {
-        match &self.stream {
-            Stream::Plain(sock) => Some(sock),
-            Stream::Tls(stream) => Some(&stream.sock),
-            Stream::Failed => None,
-        }
-    }
-
-    /// Makes the next operations wait at most `timeout` (at least 1 ms, at most
-    /// [`MAX_STAGE_TIMEOUT`]): the caller's stage timeout, applied per operation.
-    fn set_timeout(&self, timeout: Duration) -> Result<(), NetError> {
-        let timeout = timeout.clamp(Duration::from_millis(1), MAX_STAGE_TIMEOUT);
-        let Some(sock) = self.socket() else {
-            return Err(NetError::Other(FAILED.into()));
-        };
-        sock.set_read_timeout(Some(timeout))
-            .and_then(|()| sock.set_write_timeout(Some(timeout)))
-            .map_err(|e| NetError::Other(format!("cannot set the timeout: {e}")))
     }
 
     /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting for at least one:
     /// `Closed` at the end of the stream, `Timeout` once `timeout` has passed since the
     /// first read of this reply (the first read after a write, or after connecting).
     pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
-        if max == 0 {
-            return Err(NetError::Other(
-                "a read must ask for at least 1 byte".into(),
-            ));
-        }
         let now = Instant::now();
         let deadline = *self
             .reply_deadline
@@ -134,36 +94,15 @@ impl SmtpConnection {
         if left.is_zero() {
             return Err(NetError::Timeout);
         }
-        self.set_timeout(left)?;
-        let mut buf = vec![0; (max as usize).min(MAX_READ)];
-        loop {
-            let read = match &mut self.stream {
-                Stream::Plain(sock) => sock.read(&mut buf),
-                Stream::Tls(stream) => stream.read(&mut buf),
-                Stream::Failed => return Err(NetError::Other(FAILED.into())),
-            };
-            match read {
-                Ok(0) => return Err(NetError::Closed),
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(tcp::io_error(err)),
-            }
-        }
+        self.stream.set_timeout(left)?;
+        self.stream.read(max)
     }
 
     /// Writes all of `data` (encrypted once TLS is on), each socket write within `timeout`.
     pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
         self.reply_deadline = None;
-        self.set_timeout(timeout)?;
-        let written = match &mut self.stream {
-            Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
-            Stream::Tls(stream) => stream.write_all(data).and_then(|()| stream.flush()),
-            Stream::Failed => return Err(NetError::Other(FAILED.into())),
-        };
-        written.map_err(tcp::io_error)
+        self.stream.set_timeout(timeout)?;
+        self.stream.write_all(data)
     }
 
     /// Performs the TLS handshake on this connection, verifying the certificate for
@@ -177,45 +116,14 @@ impl SmtpConnection {
             return Err(NetError::Denied(named.to_string()));
         }
         self.reply_deadline = None;
-        if matches!(self.stream, Stream::Plain(_)) {
-            self.set_timeout(timeout)?;
+        if !self.stream.is_tls() {
+            self.stream.set_timeout(timeout)?;
         }
-        match std::mem::replace(&mut self.stream, Stream::Failed) {
-            Stream::Plain(sock) => {
-                let _ = sock.set_nodelay(true);
-                let stream = tls::handshake(&self.tls, server_name, sock)?;
-                self.stream = Stream::Tls(Box::new(stream));
-                Ok(())
-            }
-            tls @ Stream::Tls(_) => {
-                self.stream = tls;
-                Err(NetError::Other(
-                    "TLS is already active on this connection".into(),
-                ))
-            }
-            Stream::Failed => Err(NetError::Other(FAILED.into())),
-        }
-    }
-}
-
-impl Drop for SmtpConnection {
-    /// Says goodbye properly under TLS (`close_notify`), without waiting for an answer.
-    fn drop(&mut self) {
-        match &mut self.stream {
-            Stream::Plain(sock) => {
-                let _ = sock.shutdown(Shutdown::Both);
-            }
-            Stream::Tls(stream) => {
-                stream.conn.send_close_notify();
-                while stream.conn.wants_write() {
-                    if !matches!(stream.conn.write_tls(&mut stream.sock), Ok(n) if n > 0) {
-                        break;
-                    }
-                }
-                let _ = stream.sock.shutdown(Shutdown::Both);
-            }
-            Stream::Failed => {}
-        }
+        let sock = self.stream.take_for_handshake()?;
+        let _ = sock.set_nodelay(true);
+        self.stream
+            .upgraded(tls::handshake(&self.tls, server_name, sock)?);
+        Ok(())
     }
 }
 

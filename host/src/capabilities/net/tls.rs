@@ -1,5 +1,6 @@
 //! TLS client side: one rustls configuration for the process (ring provider, webpki roots
-//! plus the `--ca-file` roots) and the handshake used both for HTTPS and for SMTP STARTTLS.
+//! plus the `--ca-file` roots) and the handshake used both for HTTPS and for SMTP STARTTLS
+//! (its loop, [`complete_handshake`], also serves the relay's server side).
 //!
 //! The handshake is driven to completion before any application data is written, so a
 //! certificate problem surfaces as `Tls` with rustls's reason (for example
@@ -12,6 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::starttls::TlsSide;
 use super::{ConfigError, NetError, tcp};
 
 /// Builds the client configuration: webpki roots always, plus every certificate in each
@@ -56,7 +58,7 @@ pub(super) fn client_config(extra_roots_pem: &[Vec<u8>]) -> Result<Arc<ClientCon
 pub(super) fn handshake<S: Read + Write>(
     config: &Arc<ClientConfig>,
     server_name: &str,
-    mut sock: S,
+    sock: S,
 ) -> Result<StreamOwned<ClientConnection, S>, NetError> {
     let bare = server_name
         .strip_prefix('[')
@@ -64,8 +66,16 @@ pub(super) fn handshake<S: Read + Write>(
         .unwrap_or(server_name);
     let name = ServerName::try_from(bare.to_owned())
         .map_err(|_| NetError::Tls(format!("{server_name:?} is not a valid TLS server name")))?;
-    let mut conn = ClientConnection::new(config.clone(), name)
+    let conn = ClientConnection::new(config.clone(), name)
         .map_err(|err| NetError::Tls(err.to_string()))?;
+    complete_handshake(conn, sock)
+}
+
+/// Runs the handshake of `conn` (either side) over `sock` to its end.
+pub fn complete_handshake<C: TlsSide, S: Read + Write>(
+    mut conn: C,
+    mut sock: S,
+) -> Result<StreamOwned<C, S>, NetError> {
     while conn.is_handshaking() {
         match conn.complete_io(&mut sock) {
             Ok((0, 0)) if conn.is_handshaking() => {

@@ -68,17 +68,20 @@ impl NetAccess {
     }
 }
 
-fn to_wit(err: NetError) -> wit::NetError {
-    match err {
-        NetError::Denied(what) => wit::NetError::Denied(what),
-        NetError::Dns(what) => wit::NetError::Dns(what),
-        NetError::Refused(what) => wit::NetError::Refused(what),
-        NetError::Timeout => wit::NetError::Timeout,
-        NetError::Tls(what) => wit::NetError::Tls(what),
-        NetError::Closed => wit::NetError::Closed,
-        NetError::TooLarge(n) => wit::NetError::TooLarge(n),
-        NetError::Proxy(what) => wit::NetError::Proxy(what),
-        NetError::Other(what) => wit::NetError::Other(what),
+/// The host's network error as the component's `net-error` (one case each).
+impl From<NetError> for wit::NetError {
+    fn from(err: NetError) -> Self {
+        match err {
+            NetError::Denied(what) => wit::NetError::Denied(what),
+            NetError::Dns(what) => wit::NetError::Dns(what),
+            NetError::Refused(what) => wit::NetError::Refused(what),
+            NetError::Timeout => wit::NetError::Timeout,
+            NetError::Tls(what) => wit::NetError::Tls(what),
+            NetError::Closed => wit::NetError::Closed,
+            NetError::TooLarge(n) => wit::NetError::TooLarge(n),
+            NetError::Proxy(what) => wit::NetError::Proxy(what),
+            NetError::Other(what) => wit::NetError::Other(what),
+        }
     }
 }
 
@@ -98,7 +101,7 @@ impl Host for NetAccess {
             body: req.body,
         };
         Ok(self.grant().and_then(|grant| {
-            let response = grant.http_request(request).map_err(to_wit)?;
+            let response = grant.http_request(request).map_err(wit::NetError::from)?;
             Ok(wit::Response {
                 status: response.status,
                 headers: response.headers,
@@ -149,7 +152,7 @@ impl HostConnection for NetAccess {
     ) -> wasmtime::Result<Result<Resource<SmtpConnection>, wit::NetError>> {
         let connection = match self
             .grant()
-            .and_then(|g| g.connect(&host, port).map_err(to_wit))
+            .and_then(|g| g.connect(&host, port).map_err(wit::NetError::from))
         {
             Ok(connection) => connection,
             Err(e) => return Ok(Err(e)),
@@ -172,7 +175,10 @@ impl HostConnection for NetAccess {
         } else {
             self.stage_timeout(timeout_ms)
         };
-        Ok(self.connection(&handle)?.read(max, timeout).map_err(to_wit))
+        Ok(self
+            .connection(&handle)?
+            .read(max, timeout)
+            .map_err(wit::NetError::from))
     }
 
     fn write(
@@ -185,7 +191,7 @@ impl HostConnection for NetAccess {
         Ok(self
             .connection(&handle)?
             .write(&data, timeout)
-            .map_err(to_wit))
+            .map_err(wit::NetError::from))
     }
 
     fn start_tls(
@@ -198,7 +204,7 @@ impl HostConnection for NetAccess {
         Ok(self
             .connection(&handle)?
             .start_tls(&server_name, timeout)
-            .map_err(to_wit))
+            .map_err(wit::NetError::from))
     }
 
     fn drop(&mut self, handle: Resource<SmtpConnection>) -> wasmtime::Result<()> {
