@@ -8,6 +8,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The flags `send-bench` and `relay-bench` share (flattened into each one's command line),
+/// so `scripts/bench` passes `--mfp-host`, `--rounds` and `--readme` to both the same way.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The mfp-host binary to measure (e.g. target/release/mfp-host).
+    #[arg(long, value_name = "PATH")]
+    pub mfp_host: PathBuf,
+    /// Measured rounds of each side, alternating; the medians are reported.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = rounds)]
+    pub rounds: usize,
+    /// Replace the results table between this benchmark's `bench:*` markers in this file.
+    #[arg(long, value_name = "README.md")]
+    pub readme: Option<PathBuf>,
+}
+
+/// `--rounds`: a count of at least 1, since a median of no rounds is no figure.
+fn rounds(value: &str) -> Result<usize, String> {
+    match value.parse() {
+        Ok(0) => Err("at least 1 round is needed".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// One item of a comma-separated number list (`--sizes 5, 25`), spaces around it allowed.
+pub fn trimmed<T: std::str::FromStr>(item: &str) -> Result<T, T::Err> {
+    item.trim().parse()
+}
+
+/// The directory this tool runs from, which holds its sibling tools (`stand-in`,
+/// `lettre-send`).
+pub fn tools_dir() -> Result<PathBuf, String> {
+    Ok(std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default())
+}
+
 /// The stand-in process (`stand-in DIR`), killed when dropped.
 pub struct StandIn {
     child: Child,

@@ -8,9 +8,11 @@
 //! that cannot do OAuth does: plain SMTP, no TLS, no authentication, to the relay at
 //! HOST:PORT (`mfp-host relay`), which passes it on to the stand-in.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Parser;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -22,17 +24,25 @@ use lettre::{Message, SmtpTransport, Transport};
 const UPN: &str = "mfp@contoso.com";
 const TO: &str = "alice@contoso.com";
 
+/// The native baseline: sends FILE as a PDF attachment with lettre to the stand-in
+/// Exchange Online (STARTTLS, AUTH XOAUTH2), or through a relay with plain SMTP.
+#[derive(Parser)]
+#[command(name = "lettre-send")]
+struct Options {
+    /// The directory `stand-in` wrote its `ca.pem`, `exchange` and `token` into.
+    #[arg(value_name = "STAND_IN_DIR")]
+    dir: PathBuf,
+    /// The scan to attach.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Send through the relay at this address instead: plain SMTP, no TLS, no AUTH.
+    #[arg(long, value_name = "HOST:PORT")]
+    via: Option<SocketAddr>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, file, via) = match &args[..] {
-        [dir, file] => (dir, file, None),
-        [dir, file, flag, via] if flag == "--via" => (dir, file, Some(via.as_str())),
-        _ => {
-            eprintln!("usage: lettre-send STAND_IN_DIR FILE [--via HOST:PORT]");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = send(&PathBuf::from(dir), &PathBuf::from(file), via) {
+    let options = Options::parse();
+    if let Err(e) = send(&options.dir, &options.file, options.via) {
         eprintln!("lettre-send: {e}");
         std::process::exit(1);
     }
@@ -41,21 +51,18 @@ fn main() {
 fn send(
     dir: &std::path::Path,
     file: &std::path::Path,
-    via: Option<&str>,
+    via: Option<SocketAddr>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
     let transport = match via {
-        Some(relay) => {
-            let relay: std::net::SocketAddr = relay.parse()?;
-            SmtpTransport::builder_dangerous(relay.ip().to_string())
-                .port(relay.port())
-                .tls(Tls::None)
-                .hello_name(ClientId::Domain("scanner-0042.contoso.com".into()))
-                .timeout(Some(Duration::from_secs(600)))
-                .build()
-        }
+        Some(relay) => SmtpTransport::builder_dangerous(relay.ip().to_string())
+            .port(relay.port())
+            .tls(Tls::None)
+            .hello_name(ClientId::Domain("scanner-0042.contoso.com".into()))
+            .timeout(Some(Duration::from_secs(600)))
+            .build(),
         None => {
-            let exchange: std::net::SocketAddr = read("exchange")?.trim().parse()?;
+            let exchange: SocketAddr = read("exchange")?.trim().parse()?;
             let token = read("token")?;
             let root = Certificate::from_pem(read("ca.pem")?.as_bytes())?;
             let tls = TlsParameters::builder("smtp.office365.com".into())

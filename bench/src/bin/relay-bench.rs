@@ -12,24 +12,32 @@
 //! runs in a process of its own. Every send must succeed, or no figure is printed.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use mfp_bench::{StandIn, checked, machine, median, replace_between_markers, timed, write_scan};
+use clap::Parser;
+use mfp_bench::{
+    BenchArgs, StandIn, checked, machine, median, replace_between_markers, timed, tools_dir,
+    write_scan,
+};
 
 const BEGIN: &str = "<!-- bench:relay:begin -->";
 const END: &str = "<!-- bench:relay:end -->";
 
+/// What `mfp-host relay` costs: a scan from lettre to the stand-in Exchange Online, direct
+/// and through the relay, alternating.
+#[derive(Parser)]
+#[command(name = "relay-bench")]
 struct Options {
-    mfp_host: PathBuf,
-    rounds: usize,
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Size of the scan sent each round, in MB.
+    #[arg(long, value_name = "MB", default_value_t = 25)]
     mb: u64,
-    /// Where to write the table, between the markers above.
-    readme: Option<PathBuf>,
 }
 
 fn main() {
-    let options = parse_args();
+    let options = Options::parse();
     let work = std::env::temp_dir().join(format!("mfp-relay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)
         .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", work.display())));
@@ -37,7 +45,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
     let table = result.unwrap_or_else(|e| fail(&e));
     println!("{table}");
-    if let Some(readme) = &options.readme {
+    if let Some(readme) = &options.bench.readme {
         replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
         println!("(table written to {})", readme.display());
     }
@@ -46,33 +54,6 @@ fn main() {
 fn fail(why: &str) -> ! {
     eprintln!("relay-bench: FAILED: {why}");
     std::process::exit(1);
-}
-
-fn parse_args() -> Options {
-    let mut options = Options {
-        mfp_host: PathBuf::new(),
-        rounds: 5,
-        mb: 25,
-        readme: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
-        };
-        match arg.as_str() {
-            "--mfp-host" => options.mfp_host = value().into(),
-            "--rounds" => options.rounds = value().parse().unwrap_or_else(|_| fail("--rounds N")),
-            "--mb" => options.mb = value().parse().unwrap_or_else(|_| fail("--mb MB")),
-            "--readme" => options.readme = Some(value().into()),
-            other => fail(&format!("unknown argument {other}")),
-        }
-    }
-    if options.mfp_host.as_os_str().is_empty() {
-        fail("--mfp-host PATH is required");
-    }
-    options
 }
 
 /// The relay process; killed when dropped.
@@ -130,15 +111,11 @@ fn clock_ticks() -> f64 {
 }
 
 fn run(options: &Options, work: &Path) -> Result<String, String> {
-    let tools = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let tools = tools_dir()?;
     let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
     let host_flags = stand_in.host_flags(&work.join("device"));
     let mfp = |args: &[&str]| -> Command {
-        let mut cmd = Command::new(&options.mfp_host);
+        let mut cmd = Command::new(&options.bench.mfp_host);
         cmd.args(&host_flags).args(args);
         cmd
     };
@@ -181,7 +158,7 @@ fn run(options: &Options, work: &Path) -> Result<String, String> {
     let file = work.join("scan.pdf");
     write_scan(&file, options.mb * 1_000_000).map_err(|e| e.to_string())?;
     let (mut direct, mut relayed, mut relay_cpu) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=options.rounds {
+    for round in 1..=options.bench.rounds {
         direct.push(timed(lettre(&file, None), &format!("round {round}: direct"))?.wall);
         let before = relay.cpu()?;
         let wall = timed(
@@ -203,7 +180,7 @@ fn run(options: &Options, work: &Path) -> Result<String, String> {
         "Measured on {}.\n\nA {} MB scan (random bytes, every line starting with `.`) from lettre to the stand-in Exchange Online (its own process), medians of {} alternating rounds, compile cache warm:\n\n| | client wall time | relay process CPU (user+sys) | relay peak RSS |\n| --- | ---: | ---: | ---: |\n| direct (STARTTLS + XOAUTH2) | {d:.2} s | | |\n| through `mfp-host relay` (plain SMTP in) | {r:.2} s | {:.3} s | {peak:.1} MiB |\n\nAdded latency: **{:.2}×** the direct send's wall time.\n",
         machine(),
         options.mb,
-        options.rounds,
+        options.bench.rounds,
         median(relay_cpu),
         r / d
     ))

@@ -11,29 +11,37 @@
 //! with a warm cache). With `--readme`, the results table between the markers
 //! `<!-- bench:send:begin -->` and `<!-- bench:send:end -->` is replaced.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use clap::Parser;
 use mfp_bench::{
-    StandIn, Usage, checked, machine, median, mib, path_str, replace_between_markers, timed,
-    write_scan,
+    BenchArgs, StandIn, Usage, checked, machine, median, mib, path_str, replace_between_markers,
+    timed, tools_dir, trimmed, write_scan,
 };
 
 const TO: &str = "alice@contoso.com";
 const BEGIN: &str = "<!-- bench:send:begin -->";
 const END: &str = "<!-- bench:send:end -->";
 
+/// Client CPU and peak RSS of sending one scan with `mfp-host send` versus a native lettre
+/// client, both against the stand-in Exchange Online in a process of its own.
+#[derive(Parser)]
+#[command(name = "send-bench")]
 struct Options {
-    mfp_host: PathBuf,
-    rounds: usize,
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Scan sizes to measure, in MB, comma-separated.
+    #[arg(long = "sizes", value_name = "MB,MB,…", value_delimiter = ',',
+          value_parser = trimmed::<u64>, default_value = "5,25,100")]
     sizes_mb: Vec<u64>,
-    readme: Option<PathBuf>,
-    /// Other result lines to put in the README's table (e.g. the component size).
+    /// A result line to put above the table (e.g. the component size); may be repeated.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     extra: Vec<String>,
 }
 
 fn main() {
-    let options = parse_args();
+    let options = Options::parse();
     let work = std::env::temp_dir().join(format!("mfp-send-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)
         .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", work.display())));
@@ -41,7 +49,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
     let table = result.unwrap_or_else(|e| fail(&e));
     println!("{table}");
-    if let Some(readme) = &options.readme {
+    if let Some(readme) = &options.bench.readme {
         replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
         println!("(table written to {})", readme.display());
     }
@@ -52,55 +60,13 @@ fn fail(why: &str) -> ! {
     std::process::exit(1);
 }
 
-fn parse_args() -> Options {
-    let mut options = Options {
-        mfp_host: PathBuf::new(),
-        rounds: 5,
-        sizes_mb: vec![5, 25, 100],
-        readme: None,
-        extra: Vec::new(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
-        };
-        match arg.as_str() {
-            "--mfp-host" => options.mfp_host = value().into(),
-            "--rounds" => options.rounds = value().parse().unwrap_or_else(|_| fail("--rounds N")),
-            "--sizes" => {
-                options.sizes_mb = value()
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse()
-                            .unwrap_or_else(|_| fail("--sizes 5,25,100"))
-                    })
-                    .collect()
-            }
-            "--readme" => options.readme = Some(value().into()),
-            "--extra" => options.extra.push(value()),
-            other => fail(&format!("unknown argument {other}")),
-        }
-    }
-    if options.mfp_host.as_os_str().is_empty() {
-        fail("--mfp-host PATH is required");
-    }
-    options
-}
-
 fn run(options: &Options, work: &Path) -> Result<String, String> {
-    let tools = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let tools = tools_dir()?;
     let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
     let stand_in_dir = stand_in.dir.clone();
     let host_flags = stand_in.host_flags(&work.join("device"));
     let mfp = |args: &[&str]| -> Command {
-        let mut cmd = Command::new(&options.mfp_host);
+        let mut cmd = Command::new(&options.bench.mfp_host);
         cmd.args(&host_flags).args(args);
         cmd
     };
@@ -129,7 +95,7 @@ fn run(options: &Options, work: &Path) -> Result<String, String> {
         let file = work.join(format!("scan-{mb}mb.pdf"));
         write_scan(&file, mb * 1_000_000).map_err(|e| e.to_string())?;
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for round in 1..=options.rounds {
+        for round in 1..=options.bench.rounds {
             ours.push(timed(
                 mfp(&["send", "--to", TO, "--attach", path_str(&file)]),
                 &format!("{mb} MB round {round}: mfp-host send"),
@@ -161,7 +127,7 @@ fn table(options: &Options, rows: &[(u64, Vec<Usage>, Vec<Usage>)]) -> String {
     }
     t.push_str(&format!(
         "Send of one scan (random bytes, every line starting with `.`) over loopback STARTTLS + AUTH XOAUTH2 to the stand-in Exchange Online in its own process; each client's own process CPU (user+sys) and peak RSS from `/usr/bin/time`, medians of {} alternating rounds; compile cache warm.\n\n",
-        options.rounds
+        options.bench.rounds
     ));
     t.push_str("| scan | mfp-host CPU (user / sys) | lettre CPU (user / sys) | CPU ratio | mfp-host peak RSS | lettre peak RSS | mfp-host wall | lettre wall |\n");
     t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");

@@ -16,14 +16,22 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
+use clap::Parser;
 use mfp_fakes::net::LoopbackMicrosoft;
 use mfp_fakes::{Scenario, World};
 
+/// The Microsoft stand-ins (identity platform, Exchange Online SMTP) in a process of their
+/// own, until killed or until standard input closes.
+#[derive(Parser)]
+#[command(name = "stand-in")]
+struct Options {
+    /// Where to write `ca.pem`, `resolve`, `exchange`, `token` and last `ready`.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
 fn main() {
-    let Some(dir) = std::env::args().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: stand-in DIR");
-        std::process::exit(2);
-    };
+    let Options { dir } = Options::parse();
     let world = World::new(Scenario::default());
     world.update_settings(|s| {
         s.max_message_size = u64::MAX;

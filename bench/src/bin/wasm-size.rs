@@ -1,26 +1,39 @@
-//! `wasm-size FILE.wasm [--top N]`: the bytes of a wasm core module (or a component, whose
-//! embedded core modules are walked too) by section, and its code by crate and by function
-//! when the module kept its `name` section (build with `CARGO_PROFILE_COMPONENT_STRIP=false`
-//! for that; `scripts/bench` does). `--index N,N,…` names functions by index instead,
-//! as a profile of wasmtime's compiled code numbers them (`wasm[0]::function[N]`). Prints Markdown tables, so the figures can be
-//! pasted into an issue as they are.
+//! `wasm-size FILE.wasm [--top N | --index N,N,…]`: the bytes of a wasm core module (or a
+//! component, whose embedded core modules are walked too) by section, and its code by crate
+//! and by function when the module kept its `name` section (build with
+//! `CARGO_PROFILE_COMPONENT_STRIP=false` for that; `scripts/bench` does). `--index N,N,…`
+//! names functions by index instead, as a profile of wasmtime's compiled code numbers them
+//! (`wasm[0]::function[N]`). Prints Markdown tables, so the figures can be pasted into an
+//! issue as they are.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use clap::Parser as _;
+use mfp_bench::trimmed;
 use wasmparser::{Name, NameSectionReader, Parser, Payload};
 
+/// The bytes of a wasm core module (or a component's core modules) by section, and its
+/// code by crate and by function when it kept its `name` section; Markdown tables.
+#[derive(clap::Parser)]
+#[command(name = "wasm-size")]
+struct Options {
+    /// The .wasm file: a core module or a component.
+    #[arg(value_name = "FILE.wasm")]
+    file: PathBuf,
+    /// How many of the largest functions to list (needs the `name` section).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Only name these functions, by index (wasmtime profiles say `wasm[0]::function[N]`).
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', value_parser = trimmed::<u32>,
+          conflicts_with = "top")]
+    index: Vec<u32>,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let Some(path) = args.next() else {
-        eprintln!("usage: wasm-size FILE.wasm [--top N]");
-        std::process::exit(2);
-    };
-    let (flag, value) = (args.next(), args.next());
-    let top: usize = match (flag.as_deref(), &value) {
-        (Some("--top"), Some(n)) => n.parse().unwrap_or(20),
-        _ => 20,
-    };
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+    let options = Options::parse();
+    let path = options.file.display().to_string();
+    let bytes = std::fs::read(&options.file).unwrap_or_else(|e| {
         eprintln!("cannot read {path}: {e}");
         std::process::exit(2);
     });
@@ -31,10 +44,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let (Some("--index"), Some(list)) = (flag.as_deref(), &value) {
+    if !options.index.is_empty() {
         // The names of functions by index, e.g. those a profile of wasmtime's compiled
         // code names `wasm[0]::function[N]`.
-        for index in list.split(',').filter_map(|n| n.trim().parse::<u32>().ok()) {
+        for &index in &options.index {
             let name = report
                 .names
                 .get(&index)
@@ -43,7 +56,7 @@ fn main() {
         }
         return;
     }
-    report.print(&path, bytes.len(), top);
+    report.print(&path, bytes.len(), options.top);
 }
 
 #[derive(Default)]
