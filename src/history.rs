@@ -17,9 +17,11 @@
 //! Each service words its own entries (`oauth`, `mailer`, `panel`); this module only
 //! keeps them.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
-use serde::{Deserialize, Serialize};
+use miniserde::de::Visitor;
+use miniserde::ser::Fragment;
 
 use crate::diagnose::{Diagnostic, Severity};
 use crate::remedy::Remedy;
@@ -42,30 +44,33 @@ pub const MAX_TEXT: usize = 1024;
 const ATTEMPTS: usize = 4;
 
 /// What an entry is about; mirrors `event-kind` in `wit/panel.wit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub enum EventKind {
     /// A sign-in ended (signed in, or failed), or could not start.
+    #[serde(rename = "sign-in")]
     SignIn,
     /// One send attempt.
+    #[serde(rename = "send")]
     Send,
     /// Leaving Exchange Online discarded the sign-in (rule S4).
+    #[serde(rename = "provider-reset")]
     ProviderReset,
     /// The sign-in could not be renewed during a send or the keep-alive.
+    #[serde(rename = "refresh-failed")]
     RefreshFailed,
     /// One message a nearby device submitted through the relay.
+    #[serde(rename = "relayed")]
     Relayed,
 }
 
 /// A diagnosis as the history keeps it (codes are stable strings).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct Diagnosis {
     pub code: String,
-    #[serde(with = "severity_text")]
+    /// Its WIT case name (`info`, `warning`, `error`).
     pub severity: Severity,
     pub message: String,
     pub remedy: Remedy,
-    #[serde(default)]
     pub field: Option<String>,
 }
 
@@ -82,7 +87,7 @@ impl From<&Diagnostic> for Diagnosis {
 }
 
 /// One entry; mirrors `event` in `wit/panel.wit`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct Event {
     pub kind: EventKind,
     /// When it happened (Unix seconds, as the caller passed it: the component has no clock).
@@ -90,13 +95,10 @@ pub struct Event {
     pub succeeded: bool,
     /// One line in the administrator's words.
     pub summary: String,
-    #[serde(default)]
     pub diagnosis: Option<Diagnosis>,
     /// The SMTP server's last reply, when one answered.
-    #[serde(default)]
     pub server_reply: Option<String>,
-    /// The panel an Apply came from, for a provider reset.
-    #[serde(default, with = "origin_text")]
+    /// The panel an Apply came from, for a provider reset (its WIT case name).
     pub origin: Option<Origin>,
 }
 
@@ -138,12 +140,11 @@ impl Event {
 }
 
 /// The stored record: every kept entry, oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct History {
     /// The record's layout (see [`storage::records`]).
-    #[serde(default = "storage::RecordVersion::unversioned")]
     pub version: storage::RecordVersion<{ storage::records::HISTORY }>,
-    #[serde(default)]
+    /// Empty when a stored record lacks it ([`storage::Record::defaults`]).
     pub events: Vec<Event>,
 }
 
@@ -326,64 +327,65 @@ pub fn recipients(n: usize) -> String {
     }
 }
 
-/// A message size as people read it: `812 bytes`, `12.3 kB`, `24.8 MB` (powers of 1000).
+/// A message size as people read it: `812 bytes`, `12.3 kB`, `24.8 MB` (powers of 1000),
+/// to the nearest tenth, a half rounding up. In integers: the component is built without
+/// floating-point formatting (issue #11).
 pub fn size_text(bytes: u64) -> String {
-    match bytes {
-        0..1_000 => format!("{bytes} bytes"),
-        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
-        _ => format!("{:.1} MB", bytes as f64 / 1e6),
-    }
+    let tenths = |unit: u64| {
+        let tenth = unit / 10;
+        bytes / tenth + u64::from(bytes % tenth >= tenth / 2)
+    };
+    let (tenths, unit) = match bytes {
+        0..1_000 => return format!("{bytes} bytes"),
+        // 999,950 bytes and more round to 1000.0 kB, as the floating-point text did.
+        1_000..1_000_000 => (tenths(1_000), "kB"),
+        _ => (tenths(1_000_000), "MB"),
+    };
+    format!("{}.{} {unit}", tenths / 10, tenths % 10)
 }
 
-/// A severity as its WIT case name.
-mod severity_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::diagnose::Severity;
-
-    pub fn serialize<S: Serializer>(severity: &Severity, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match severity {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        })
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "info" => Ok(Severity::Info),
-            "warning" => Ok(Severity::Warning),
-            "error" => Ok(Severity::Error),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown severity {other}"
-            ))),
+/// Writes and reads a unit enum as its WIT case names, for types that are not the
+/// history's own (serde's `with` modules before).
+macro_rules! case_names {
+    ($ty:ty { $($case:path => $name:literal),+ $(,)? }) => {
+        impl miniserde::Serialize for $ty {
+            fn begin(&self) -> Fragment<'_> {
+                Fragment::Str(Cow::Borrowed(match self {
+                    $($case => $name),+
+                }))
+            }
         }
-    }
+
+        impl miniserde::Deserialize for $ty {
+            fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+                miniserde::make_place!(Place);
+
+                impl Visitor for Place<$ty> {
+                    fn string(&mut self, s: &str) -> miniserde::Result<()> {
+                        self.out = Some(match s {
+                            $($name => $case,)+
+                            _ => return Err(miniserde::Error),
+                        });
+                        Ok(())
+                    }
+                }
+
+                Place::new(out)
+            }
+        }
+    };
 }
 
-/// An origin as its WIT case name.
-mod origin_text {
-    use serde::{Deserialize, Deserializer, Serializer};
+case_names!(Severity {
+    Severity::Info => "info",
+    Severity::Warning => "warning",
+    Severity::Error => "error",
+});
 
-    use crate::settings::Origin;
-
-    pub fn serialize<S: Serializer>(origin: &Option<Origin>, s: S) -> Result<S::Ok, S::Error> {
-        match origin {
-            None => s.serialize_none(),
-            Some(Origin::WebPanel) => s.serialize_some("web-panel"),
-            Some(Origin::ControlPanel) => s.serialize_some("control-panel"),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Origin>, D::Error> {
-        match Option::<String>::deserialize(d)?.as_deref() {
-            None => Ok(None),
-            Some("web-panel") => Ok(Some(Origin::WebPanel)),
-            Some("control-panel") => Ok(Some(Origin::ControlPanel)),
-            Some(other) => Err(serde::de::Error::custom(format!("unknown origin {other}"))),
-        }
-    }
-}
+case_names!(Origin {
+    Origin::WebPanel => "web-panel",
+    Origin::ControlPanel => "control-panel",
+});
 
 #[cfg(test)]
 mod tests {
@@ -548,6 +550,45 @@ mod tests {
         assert_eq!(size_text(812), "812 bytes");
         assert_eq!(size_text(12_345), "12.3 kB");
         assert_eq!(size_text(24_800_000), "24.8 MB");
+        for (bytes, text) in [
+            (0, "0 bytes"),
+            (999, "999 bytes"),
+            (1_000, "1.0 kB"),
+            (1_049, "1.0 kB"),
+            (1_050, "1.1 kB"),
+            (99_949, "99.9 kB"),
+            (99_950, "100.0 kB"),
+            (999_949, "999.9 kB"),
+            (999_950, "1000.0 kB"),
+            (999_999, "1000.0 kB"),
+            (1_000_000, "1.0 MB"),
+            (1_234_567, "1.2 MB"),
+            (1_249_999, "1.2 MB"),
+            (1_250_000, "1.3 MB"),
+            (35_000_000, "35.0 MB"),
+            (u64::MAX, "18446744073709.6 MB"),
+        ] {
+            assert_eq!(size_text(bytes), text, "{bytes}");
+        }
+    }
+
+    /// The integer text is the one the floating-point formatting gave, except at an exact
+    /// half (1,250 bytes), where `{:.1}` went by the binary fraction nearest the quotient.
+    #[test]
+    fn sizes_read_as_the_floating_point_text_did_except_at_halves() {
+        let float = |bytes: u64| match bytes {
+            0..1_000 => format!("{bytes} bytes"),
+            1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+            _ => format!("{:.1} MB", bytes as f64 / 1e6),
+        };
+        let samples = (0..1_000_000u64).chain((1..100_000u64).map(|n| n * 7_919 + 1_000_000));
+        for bytes in samples {
+            let half = if bytes < 1_000_000 { 50 } else { 50_000 };
+            if bytes >= 1_000 && bytes % (2 * half) == half {
+                continue;
+            }
+            assert_eq!(size_text(bytes), float(bytes), "{bytes}");
+        }
         assert_eq!(recipients(1), "1 recipient");
         assert_eq!(recipients(2), "2 recipients");
     }

@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod error;
 pub mod from_policy;
 pub mod history;
+pub mod json;
 pub mod mailer;
 pub mod mime;
 pub mod oauth;

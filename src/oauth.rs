@@ -71,10 +71,9 @@ pub const FAILED_SIGN_IN_KEY: &str = "oauth/failed-sign-in";
 
 /// A sign-in that ended without an account, as stored: the diagnosis in its text form
 /// (codes are stable strings), and when it ended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct FailedSignIn {
     /// The record's layout (see [`storage::records`]).
-    #[serde(default = "storage::RecordVersion::unversioned")]
     pub version: storage::RecordVersion<{ storage::records::FAILED_SIGN_IN }>,
     pub code: String,
     pub message: String,
@@ -180,11 +179,8 @@ fn read_raw_json<T: storage::Record>(
     }
 }
 
-fn json_write<T: serde::Serialize>(key: &str, value: &T) -> Write {
-    (
-        key.to_owned(),
-        Some(serde_json::to_vec(value).unwrap_or_default()),
-    )
+fn json_write<T: storage::Record>(key: &str, value: &T) -> Write {
+    (key.to_owned(), Some(storage::encode(value)))
 }
 
 fn settings_and_config(
@@ -349,7 +345,7 @@ pub fn poll(s: &impl Storage, http: &impl Http, now: u64) -> Result<PollView, Si
         PollStep::Send(request) => request,
     };
     // The request books the next interval: remember that before sending.
-    let booked = serde_json::to_vec(&flow).unwrap_or_default();
+    let booked = storage::encode(&flow);
     if !swap(&raw, vec![(FLOW_KEY.to_owned(), Some(booked.clone()))])? {
         return changed_meanwhile(s);
     }
@@ -587,9 +583,8 @@ const MAX_REFRESH_ATTEMPTS: usize = 8;
 
 /// The refresh lease record: the instance that wrote it may spend the refresh token
 /// until `until` (Unix seconds).
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(miniserde::Serialize, miniserde::Deserialize)]
 pub(crate) struct RefreshLease {
-    #[serde(default = "storage::RecordVersion::unversioned")]
     version: storage::RecordVersion<{ storage::records::REFRESH_LEASE }>,
     until: u64,
 }

@@ -8,18 +8,20 @@
 //! labels. A remedy whose command-line words cannot follow from those gives both
 //! ([`Remedy::each`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 
-use serde::{Deserialize, Serialize};
+use miniserde::de::{Map, Visitor};
+use miniserde::ser::Fragment;
 
 use crate::settings::SettingKey;
 
 /// A remedy in the web panel's words and in the command line's. Stored records keep the
 /// web panel's words alone when the command line's follow from them (every record written
-/// before both were kept reads that way), and both otherwise.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredRemedy", into = "StoredRemedy")]
+/// before both were kept reads that way), and both otherwise: a JSON string, or
+/// `{"web-panel": …, "command-line": …}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Remedy {
     web_panel: String,
     command_line: String,
@@ -60,43 +62,67 @@ impl Remedy {
     }
 }
 
-/// A remedy as a record keeps it.
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum StoredRemedy {
-    /// The web panel's words; the command line's follow from them.
-    Derived(String),
-    /// Both, when they do not.
-    Each {
-        #[serde(rename = "web-panel")]
-        web_panel: String,
-        #[serde(rename = "command-line")]
-        command_line: String,
-    },
-}
-
-impl From<StoredRemedy> for Remedy {
-    fn from(stored: StoredRemedy) -> Self {
-        match stored {
-            StoredRemedy::Derived(web_panel) => Self::from(web_panel),
-            StoredRemedy::Each {
-                web_panel,
-                command_line,
-            } => Self::each(web_panel, command_line),
+impl miniserde::Serialize for Remedy {
+    fn begin(&self) -> Fragment<'_> {
+        if for_command_line(&self.web_panel) == self.command_line {
+            Fragment::Str(Cow::Borrowed(&self.web_panel))
+        } else {
+            crate::json::Fields::new(vec![
+                ("web-panel", Some(&self.web_panel)),
+                ("command-line", Some(&self.command_line)),
+            ])
+            .begin()
         }
     }
 }
 
-impl From<Remedy> for StoredRemedy {
-    fn from(remedy: Remedy) -> Self {
-        if for_command_line(&remedy.web_panel) == remedy.command_line {
-            Self::Derived(remedy.web_panel)
-        } else {
-            Self::Each {
-                web_panel: remedy.web_panel,
-                command_line: remedy.command_line,
+impl miniserde::Deserialize for Remedy {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        miniserde::make_place!(Place);
+
+        impl Visitor for Place<Remedy> {
+            fn string(&mut self, web_panel: &str) -> miniserde::Result<()> {
+                self.out = Some(Remedy::from(web_panel));
+                Ok(())
+            }
+
+            fn map(&mut self) -> miniserde::Result<Box<dyn Map + '_>> {
+                Ok(Box::new(Each {
+                    out: &mut self.out,
+                    web_panel: None,
+                    command_line: None,
+                }))
             }
         }
+
+        /// Both wordings; other fields are ignored, as serde's untagged reading did.
+        struct Each<'a> {
+            out: &'a mut Option<Remedy>,
+            web_panel: Option<String>,
+            command_line: Option<String>,
+        }
+
+        impl Map for Each<'_> {
+            fn key(&mut self, k: &str) -> miniserde::Result<&mut dyn Visitor> {
+                Ok(match k {
+                    "web-panel" => miniserde::Deserialize::begin(&mut self.web_panel),
+                    "command-line" => miniserde::Deserialize::begin(&mut self.command_line),
+                    _ => <dyn Visitor>::ignore(),
+                })
+            }
+
+            fn finish(&mut self) -> miniserde::Result<()> {
+                let (Some(web_panel), Some(command_line)) =
+                    (self.web_panel.take(), self.command_line.take())
+                else {
+                    return Err(miniserde::Error);
+                };
+                *self.out = Some(Remedy::each(web_panel, command_line));
+                Ok(())
+            }
+        }
+
+        Place::new(out)
     }
 }
 
@@ -341,13 +367,28 @@ mod tests {
     #[test]
     fn a_record_keeps_the_command_line_words_only_when_they_do_not_follow() {
         let derived = Remedy::from("Click [Open Authentication Page].");
-        let json = serde_json::to_string(&derived).unwrap();
+        use crate::json::{from_slice, to_string};
+        let json = to_string(&derived);
         assert_eq!(json, r#""Click [Open Authentication Page].""#);
-        assert_eq!(serde_json::from_str::<Remedy>(&json).unwrap(), derived);
+        assert_eq!(from_slice::<Remedy>(json.as_bytes()).unwrap(), derived);
         let each = Remedy::each("Check the proxy server of the device.", "Check --proxy.");
-        let json = serde_json::to_string(&each).unwrap();
-        assert!(json.contains("command-line"), "{json}");
-        assert_eq!(serde_json::from_str::<Remedy>(&json).unwrap(), each);
+        let json = to_string(&each);
+        assert_eq!(
+            json,
+            r#"{"web-panel":"Check the proxy server of the device.","command-line":"Check --proxy."}"#
+        );
+        assert_eq!(from_slice::<Remedy>(json.as_bytes()).unwrap(), each);
+        // Other fields are ignored; one wording alone, or another type, is not a remedy.
+        let more = r#"{"x":[1],"command-line":"Check --proxy.","web-panel":"Check the proxy server of the device."}"#;
+        assert_eq!(from_slice::<Remedy>(more.as_bytes()).unwrap(), each);
+        for bad in [
+            r#"{"web-panel":"a"}"#,
+            "1",
+            "null",
+            r#"{"web-panel":"a","command-line":null}"#,
+        ] {
+            assert_eq!(from_slice::<Remedy>(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::json::{Number, Value};
+
 /// The SASL mechanism name, as in `AUTH XOAUTH2` and the EHLO `AUTH` keyword.
 pub const MECHANISM: &str = "XOAUTH2";
 
@@ -168,15 +170,17 @@ impl ErrorChallenge {
         let json = STANDARD
             .decode(payload.trim())
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
-        let field = |name: &str| {
-            json.as_ref()
-                .and_then(|v| v.get(name))
-                .and_then(|v| match v {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
+            .and_then(|bytes| crate::json::parse(&bytes));
+        let field = |name: &str| match &json {
+            Some(Value::Object(o)) => o.get(name).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                // `-0` is the float -0.0 to serde_json, which the fuzz target compares with.
+                Value::Number(Number::I64(0)) => Some("-0.0".to_owned()),
+                // Integers as written; a fraction (never sent) as its shortest JSON text.
+                Value::Number(_) => Some(crate::json::to_string(v)),
+                _ => None,
+            }),
+            _ => None,
         };
         Self {
             status: field("status"),
@@ -381,6 +385,35 @@ mod tests {
         let challenge = exchange.error_challenge().unwrap();
         assert_eq!(challenge.status.as_deref(), Some("400"));
         assert_eq!(challenge.scope, None);
+    }
+
+    /// A number in the challenge reads as the text serde_json gave it (the fuzz target
+    /// `xoauth2` compares the two).
+    #[test]
+    fn numbers_in_an_error_challenge_read_as_serde_json_wrote_them() {
+        for number in [
+            "400",
+            "-0",
+            "-5",
+            "1.5",
+            "0.30000000000000004",
+            "1e21",
+            "1e-7",
+            "-0.0",
+            "100000000000000000000",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "1E+2",
+        ] {
+            let payload = format!(r#"{{"status":{number},"schemes":"bearer"}}"#);
+            let challenge = ErrorChallenge::decode(&STANDARD.encode(&payload));
+            let theirs: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            assert_eq!(
+                challenge.status,
+                Some(theirs["status"].to_string()),
+                "{number}"
+            );
+        }
     }
 
     #[test]

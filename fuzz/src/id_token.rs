@@ -7,13 +7,14 @@
 //!
 //! Invariants: a token the checks accept is issued to this client, in a tenant that fits
 //! the setting, by that tenant's v2.0 issuer, and is not expired; the checked and
-//! unchecked readings agree; the account survives the store (serde); an address taken
+//! unchecked readings agree; the account survives the store; an address taken
 //! from the claims (it becomes the Device Email Address) holds no control character or
 //! space; no message holds a control character.
 
 use mfp_smtp_oauth::signin::Account;
 use mfp_smtp_oauth::signin::clock::CLOCK_LEEWAY;
 use mfp_smtp_oauth::signin::id_token::{Expected, PERSONAL_TENANT_ID, tenant_fits};
+use mfp_smtp_oauth::storage;
 use serde_json::Value;
 
 use super::support::{base64url, has_control};
@@ -108,9 +109,11 @@ fn check_accepted(claims: &serde_json::Map<String, Value>, account: &Account, te
 }
 
 fn check_account(account: &Account) {
-    let stored = serde_json::to_string(account).expect("the account serializes");
+    let stored = storage::encode(account);
     assert_eq!(
-        serde_json::from_str::<Account>(&stored).ok().as_ref(),
+        storage::decode::<Account>(storage::ACCOUNT_KEY, &stored)
+            .ok()
+            .as_ref(),
         Some(account)
     );
     for address in [account.device_email_address(), account.upn()]

@@ -18,6 +18,7 @@ use mfp_smtp_oauth::signin::token::{MAX_TOKEN_LIFETIME, parse_refresh_reply};
 use mfp_smtp_oauth::signin::{
     DeviceCode, DeviceFlow, PollOutcome, PollStep, Secret, SigninConfig, TokenSet,
 };
+use mfp_smtp_oauth::storage;
 use serde_json::{Value, json};
 
 use super::support::has_control;
@@ -182,9 +183,9 @@ fn poll(
             if let Some(address) = account.device_email_address() {
                 assert!(!has_control(address), "Device Email Address {address:?}");
             }
-            let stored = serde_json::to_string(tokens).expect("the grant serializes");
+            let stored = storage::encode(tokens);
             assert_eq!(
-                &serde_json::from_str::<TokenSet>(&stored).ok(),
+                &storage::decode::<TokenSet>(storage::GRANT_KEY, &stored).ok(),
                 &Some(tokens.clone())
             );
         }
@@ -236,7 +237,9 @@ fn check_tokens(tokens: &TokenSet) {
 }
 
 fn refresh(config: &SigninConfig, status: u16, body: &[u8], marks: Option<&[&str]>) {
-    let previous: TokenSet = serde_json::from_value(json!({
+    let previous: TokenSet = storage::decode(
+        storage::GRANT_KEY,
+        json!({
         "token_type": "Bearer",
         "scope": "https://outlook.office.com/SMTP.Send",
         "access_token": "old-access",
@@ -245,7 +248,10 @@ fn refresh(config: &SigninConfig, status: u16, body: &[u8], marks: Option<&[&str
         "expires_at": NOW - 10,
         "ext_expires_at": null,
         "obtained_at": NOW - 86_400,
-    }))
+        })
+        .to_string()
+        .as_bytes(),
+    )
     .expect("a stored grant");
     match parse_refresh_reply(config, &previous, NOW, status, body) {
         Ok(tokens) => {

@@ -20,8 +20,6 @@
 //! or when more than [`MAX_LIVE`] are held. Until then it is shown, not settled, and its
 //! words hold either way: the message went out, its outcome is not recorded.
 
-use serde::{Deserialize, Serialize};
-
 use crate::diagnose::{Diagnostic, Severity};
 use crate::history;
 use crate::storage::{self, Storage, StoreError};
@@ -53,7 +51,7 @@ pub const MAX_ENTRIES: usize = 32;
 const ATTEMPTS: usize = 16;
 
 /// One send whose message went out in full, awaiting its outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct InFlight {
     pub message_id: String,
     pub recipients: usize,
@@ -68,12 +66,11 @@ pub struct InFlight {
 }
 
 /// The stored record: every unsettled send, oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct Journal {
     /// The record's layout (see [`storage::records`]).
-    #[serde(default = "storage::RecordVersion::unversioned")]
     pub version: storage::RecordVersion<{ storage::records::SEND_JOURNAL }>,
-    #[serde(default)]
+    /// Empty when a stored record lacks it ([`storage::Record::defaults`]).
     pub sends: Vec<InFlight>,
 }
 

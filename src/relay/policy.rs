@@ -3,8 +3,6 @@
 //! minute go out (Exchange Online's limit, so that excess is a retry at the device rather
 //! than a refusal from Microsoft).
 
-use serde::{Deserialize, Serialize};
-
 use crate::settings::Settings;
 use crate::signin::Account;
 use crate::storage::{self, Storage, StoreError};
@@ -216,11 +214,10 @@ fn mailboxes(value: &str) -> Vec<String> {
 }
 
 /// The relay's recent submissions (Unix seconds), oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct RecentSubmissions {
-    #[serde(default = "storage::RecordVersion::unversioned")]
     pub version: storage::RecordVersion<{ storage::records::RELAY_RATE }>,
-    #[serde(default)]
+    /// Empty when a stored record lacks it ([`storage::Record::defaults`]).
     pub at: Vec<u64>,
 }
 

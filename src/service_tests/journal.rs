@@ -123,7 +123,7 @@ fn journal_entries(s: &impl Storage) -> Vec<InFlight> {
     match s.get(JOURNAL_KEY).unwrap() {
         None => Vec::new(),
         Some(bytes) => {
-            serde_json::from_slice::<journal::Journal>(&bytes)
+            crate::storage::decode::<journal::Journal>(JOURNAL_KEY, &bytes)
                 .unwrap()
                 .sends
         }

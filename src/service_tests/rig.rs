@@ -468,14 +468,14 @@ impl Rig {
         self.store
             .get(GRANT_KEY)
             .unwrap()
-            .map(|b| serde_json::from_slice(&b).unwrap())
+            .map(|b| crate::storage::decode(GRANT_KEY, &b).unwrap())
     }
 
     pub(super) fn account(&self) -> Option<Account> {
         self.store
             .get(ACCOUNT_KEY)
             .unwrap()
-            .map(|b| serde_json::from_slice(&b).unwrap())
+            .map(|b| crate::storage::decode(ACCOUNT_KEY, &b).unwrap())
     }
 
     // --- sending ---

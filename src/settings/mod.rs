@@ -4,8 +4,6 @@
 pub mod rules;
 pub mod values;
 
-use serde::{Deserialize, Serialize};
-
 use crate::storage::{RecordVersion, records};
 
 /// The server Exchange Online/Outlook.com submission uses (rule S2).
@@ -21,20 +19,26 @@ pub const DEFAULT_CONSENT_REDIRECT_URI: &str =
 pub const DEFAULT_TENANT: &str = "common";
 
 /// Which SMTP service the device sends through (rule S1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize,
+)]
 pub enum ServiceProvider {
     #[default]
+    #[serde(rename = "not-selected")]
     NotSelected,
+    #[serde(rename = "exchange-online")]
     ExchangeOnline,
 }
 
 /// Whose credentials log in to the SMTP server (rule S6).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize,
+)]
 pub enum LoginCredentials {
     #[default]
+    #[serde(rename = "system")]
     System,
+    #[serde(rename = "remotely-authenticated-user")]
     RemotelyAuthenticatedUser,
 }
 
@@ -45,9 +49,9 @@ pub enum Origin {
     ControlPanel,
 }
 
-/// Services > Email > General > From Address (rule S7). Defaults are the seed's screen.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// Services > Email > General > From Address (rule S7). Defaults are the seed's screen; a
+/// stored record lacking a field reads it as its default ([`crate::storage::Record`]).
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct FromAddressPolicy {
     /// Allow authenticated users to edit From when the LDAP search succeeded.
     pub auth_edit_on_ldap_success: bool,
@@ -77,12 +81,11 @@ impl Default for FromAddressPolicy {
     }
 }
 
-/// Everything the SMTP settings screens hold. Stored whole, under one key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// Everything the SMTP settings screens hold. Stored whole, under one key; a stored record
+/// lacking a field reads it as in [`Settings::default`] ([`crate::storage::Record`]).
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct Settings {
     /// The record's layout (see [`crate::storage::records`]).
-    #[serde(default = "RecordVersion::unversioned")]
     pub version: RecordVersion<{ records::SETTINGS }>,
     pub service_provider: ServiceProvider,
     pub smtp_server: String,

@@ -42,8 +42,10 @@ impl ErrorReply {
         let description = first_line(&full);
         let from_codes = object
             .get("error_codes")
-            .and_then(|v| v.as_array())
-            .and_then(|codes| codes.iter().find_map(|c| c.as_u64()))
+            .and_then(|v| match v {
+                crate::json::Value::Array(codes) => codes.iter().find_map(crate::json::as_u64),
+                _ => None,
+            })
             .and_then(|c| u32::try_from(c).ok());
         Some(Self {
             aadsts: from_codes.or_else(|| aadsts_prefix(&description)),

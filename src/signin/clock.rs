@@ -4,8 +4,6 @@
 //! time, so such a device gets a diagnosis that names its clock instead of a puzzling
 //! sign-in failure.
 
-use serde::{Deserialize, Serialize};
-
 use crate::diagnose::{Diagnostic, Severity};
 use crate::remedy::Remedy;
 
@@ -44,7 +42,7 @@ pub fn shown(unix: u64) -> String {
 
 /// The device's clock at `device_now` measured against the platform's `server_now`:
 /// `Some` when they are more than [`CLOCK_LEEWAY`] apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct ClockSkew {
     pub device_now: u64,
     pub server_now: u64,

@@ -3,8 +3,6 @@
 //! tenant, to the application reading basic account information and sending mail. The
 //! seed gives the URL to open; personal Microsoft accounts (Outlook.com) need no consent.
 
-use serde::{Deserialize, Serialize};
-
 use super::SigninConfig;
 use super::id_token::Account;
 use crate::diagnose::{Diagnostic, Severity};
@@ -19,7 +17,7 @@ pub const CONSENT_KEY: &str = "consent/v1";
 const MAX_REMEMBERED: usize = 64;
 
 /// One tenant the application was consented to, proven by a work or school sign-in there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct Consented {
     /// The application that signed in: consent is per application and tenant.
     pub client_id: String,
@@ -33,11 +31,10 @@ pub struct Consented {
 /// S10: the tenants this device has signed in to with a work or school account, stored
 /// under [`CONSENT_KEY`]. Consent is needed once per tenant: such a sign-in proves it was
 /// given, so the device does not ask for it again there, also after a sign-out.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// A stored record without `tenants` has none ([`crate::storage::Record::defaults`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct ConsentRecord {
     /// The record's layout (see [`crate::storage::records`]).
-    #[serde(default = "RecordVersion::unversioned")]
     pub version: RecordVersion<{ records::CONSENT }>,
     pub tenants: Vec<Consented>,
 }

@@ -1,8 +1,6 @@
 //! Step one of [Open Authentication Page] (rule S8): ask the identity platform for a
 //! device code (RFC 8628 3.1–3.2) and read the code the administrator types in.
 
-use serde::{Deserialize, Serialize};
-
 use super::aadsts::{self, ErrorReply};
 use super::error::{SigninError, SigninErrorKind};
 use super::reply::JsonObject;
@@ -28,7 +26,7 @@ pub fn device_code_request(config: &SigninConfig) -> HttpRequest {
 }
 
 /// A device code and what to show the administrator (RFC 8628 3.2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct DeviceCode {
     /// Redeemed by the token request; whoever holds it gets the tokens once the user
     /// approves, so it is a [`Secret`].

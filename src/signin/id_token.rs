@@ -27,7 +27,6 @@
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::{Deserialize, Serialize};
 
 use super::clock::{CLOCK_LEEWAY, ClockSkew, shown as shown_time};
 use super::error::{SigninError, SigninErrorKind};
@@ -46,11 +45,9 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The claims of the signed-in account that the device uses. Stored with the grant.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, miniserde::Deserialize)]
 pub struct Account {
     /// The record's layout (see [`crate::storage::records`]).
-    #[serde(default = "RecordVersion::unversioned")]
     pub version: RecordVersion<{ records::ACCOUNT }>,
     /// The sign-in name; for work and school accounts usually the UPN.
     pub preferred_username: Option<String>,
@@ -64,8 +61,32 @@ pub struct Account {
     pub tid: Option<String>,
     /// Not a claim: the device's clock against the platform's at sign-in, when they were
     /// more than [`CLOCK_LEEWAY`] apart (the sign-in's warning).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_skew: Option<ClockSkew>,
+}
+
+/// As serde wrote it: every claim (`null` when absent), and `clock_skew` only when there is
+/// one (records of builds before it had none).
+impl miniserde::Serialize for Account {
+    fn begin(&self) -> miniserde::ser::Fragment<'_> {
+        fn claim(c: &Option<String>) -> Option<&dyn miniserde::Serialize> {
+            Some(c)
+        }
+        crate::json::Fields::new(vec![
+            ("version", Some(&self.version)),
+            ("preferred_username", claim(&self.preferred_username)),
+            ("email", claim(&self.email)),
+            ("upn", claim(&self.upn)),
+            ("oid", claim(&self.oid)),
+            ("tid", claim(&self.tid)),
+            (
+                "clock_skew",
+                self.clock_skew
+                    .as_ref()
+                    .map(|c| c as &dyn miniserde::Serialize),
+            ),
+        ])
+        .begin()
+    }
 }
 
 /// What an id_token must fit: the sign-in the device made, and when it received the token.
@@ -236,12 +257,12 @@ fn quoted(value: &str) -> String {
 
 /// `aud` is the client id, as a string or (OIDC allows it) in an array of audiences.
 fn check_audience(claims: &JsonObject, client_id: &str) -> Result<(), SigninError> {
-    use serde_json::Value;
+    use crate::json::{Value, as_str};
     let fits = |aud: &str| aud.eq_ignore_ascii_case(client_id);
     let (ok, named) = match claims.get("aud") {
         Some(Value::String(aud)) => (fits(aud), quoted(aud)),
         Some(Value::Array(all)) => {
-            let auds: Vec<&str> = all.iter().filter_map(Value::as_str).collect();
+            let auds: Vec<&str> = all.iter().filter_map(as_str).collect();
             (auds.iter().any(|a| fits(a)), quoted(&auds.join(", ")))
         }
         _ => (false, "no application".to_owned()),
@@ -350,20 +371,14 @@ fn check_issuer(claims: &JsonObject, tid: &str) -> Result<(), SigninError> {
 
 /// A time claim (NumericDate: seconds, possibly fractional).
 fn time_claim(claims: &JsonObject, name: &str) -> Result<Option<u64>, SigninError> {
+    use crate::json::{Number, Value};
     match claims.get(name) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(t) => Ok(Some(t)),
-            None => n
-                .as_f64()
-                .filter(|t| t.is_finite() && *t >= 0.0)
-                .map(|t| Some(t as u64))
-                .ok_or_else(|| {
-                    SigninError::malformed(format_args!(
-                        "in the id_token's claims, `{name}` is not a time"
-                    ))
-                }),
-        },
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(Number::U64(t))) => Ok(Some(*t)),
+        // `-0`, which serde_json read as the float -0.0.
+        Some(Value::Number(Number::I64(0))) => Ok(Some(0)),
+        // Fractional seconds are cut to whole ones (`as` saturates a huge one).
+        Some(Value::Number(Number::F64(t))) if t.is_finite() && *t >= 0.0 => Ok(Some(*t as u64)),
         Some(_) => Err(SigninError::malformed(format_args!(
             "in the id_token's claims, `{name}` is not a time"
         ))),
@@ -786,8 +801,24 @@ mod tests {
 
     #[test]
     fn the_account_round_trips_through_the_store() {
-        let a = Account::from_id_token(&work_id_token()).unwrap();
-        let bytes = serde_json::to_vec(&a).unwrap();
-        assert_eq!(serde_json::from_slice::<Account>(&bytes).unwrap(), a);
+        use crate::storage::{decode, encode};
+        let mut a = Account::from_id_token(&work_id_token()).unwrap();
+        let bytes = encode(&a);
+        // Byte for byte as the serde build wrote it: no `clock_skew` without a skew.
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            r#"{"version":1,"preferred_username":"scanner@contoso.com","email":"scanner@contoso.com","upn":null,"oid":"00000000-0000-0000-66f3-3332eca7ea81","tid":"72f988bf-86f1-41af-91ab-2d7cd011db47"}"#
+        );
+        assert_eq!(decode::<Account>("oauth/account", &bytes).unwrap(), a);
+        a.clock_skew = Some(ClockSkew {
+            device_now: 5,
+            server_now: 7,
+        });
+        let bytes = encode(&a);
+        assert!(
+            String::from_utf8_lossy(&bytes)
+                .ends_with(r#","clock_skew":{"device_now":5,"server_now":7}}"#)
+        );
+        assert_eq!(decode::<Account>("oauth/account", &bytes).unwrap(), a);
     }
 }

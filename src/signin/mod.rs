@@ -11,7 +11,7 @@
 //! How a driver runs a sign-in:
 //! 1. [`device_code::device_code_request`]; send it; [`device_code::parse_device_code_reply`]:
 //!    show [`DeviceCode::user_code`] and the server's [`DeviceCode::verification_uri`].
-//! 2. [`DeviceFlow::start`], then store the flow (it is serde, under [`FLOW_KEY`]): the
+//! 2. [`DeviceFlow::start`], then store the flow (it is a record, under [`FLOW_KEY`]): the
 //!    component keeps nothing between calls.
 //! 3. Whenever the host's timer fires, load the flow and call [`DeviceFlow::poll`] with the
 //!    current time. It answers [`PollStep::Send`] (send this token request now, then feed
@@ -40,8 +40,6 @@ pub mod poll;
 mod reply;
 pub mod token;
 
-use serde::{Deserialize, Serialize};
-
 use crate::settings::{DEFAULT_CLIENT_ID, DEFAULT_CONSENT_REDIRECT_URI, DEFAULT_TENANT, Settings};
 
 pub use aadsts::ErrorReply;
@@ -64,7 +62,7 @@ pub const FLOW_KEY: &str = "oauth/device-flow";
 
 /// Where and as which application the device signs in. Everything a request needs, so a
 /// [`DeviceFlow`] can carry it and poll the same endpoint it started at.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct SigninConfig {
     /// Scheme and host of the identity platform, e.g. `https://login.microsoftonline.com`.
     pub authority: String,
@@ -112,9 +110,30 @@ impl SigninConfig {
 /// A secret string: a token or a device code. Its `Debug` never shows the value and it
 /// has no `Display`, so it cannot reach a log, a panic or an error message by accident
 /// (DESIGN.md, "Conventions"). It serializes as the plain string, for the store only.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+/// The plain string (serde's `transparent` before).
+impl miniserde::Serialize for Secret {
+    fn begin(&self) -> miniserde::ser::Fragment<'_> {
+        miniserde::ser::Fragment::Str(std::borrow::Cow::Borrowed(&self.0))
+    }
+}
+
+impl miniserde::Deserialize for Secret {
+    fn begin(out: &mut Option<Self>) -> &mut dyn miniserde::de::Visitor {
+        miniserde::make_place!(Place);
+
+        impl miniserde::de::Visitor for Place<Secret> {
+            fn string(&mut self, s: &str) -> miniserde::Result<()> {
+                self.out = Some(Secret(s.to_owned()));
+                Ok(())
+            }
+        }
+
+        Place::new(out)
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -326,7 +345,8 @@ mod tests {
     #[test]
     fn secrets_serialize_as_plain_strings_for_the_store() {
         let secret = Secret::new("abc");
-        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"abc\"");
-        assert_eq!(serde_json::from_str::<Secret>("\"abc\"").unwrap(), secret);
+        assert_eq!(crate::json::to_string(&secret), "\"abc\"");
+        assert_eq!(crate::json::from_slice::<Secret>(b"\"abc\""), Some(secret));
+        assert_eq!(crate::json::from_slice::<Secret>(b"1"), None);
     }
 }

@@ -1,15 +1,13 @@
 //! Polling the token endpoint while the administrator signs in (RFC 8628 3.4–3.5), as a
 //! state machine that never sleeps: [`DeviceFlow::poll`] says "send this request now" or
 //! "call again at T", and the host's timer calls again. The component keeps nothing
-//! between calls, so the flow is serde and lives in the store between polls.
+//! between calls, so the flow is a record and lives in the store between polls.
 //!
 //! The rules it keeps: never poll before the interval has passed since the last request;
 //! `authorization_pending` waits one interval; `slow_down` adds 5 seconds to the interval
 //! for the rest of the flow; a lost reply or an unavailable platform doubles it (RFC 8628
 //! 3.5, "exponential backoff"); the flow stops at `expires_in` by the device's own clock,
 //! whether or not the server says so, and on every terminal error.
-
-use serde::{Deserialize, Serialize};
 
 use super::aadsts::ErrorMeaning;
 use super::device_code::DeviceCode;
@@ -34,7 +32,7 @@ pub const FAILED_POLLS_SHOWN: u32 = 3;
 
 /// Why the last poll got no usable answer, kept in the flow so that the status and the
 /// pending answer can show it (a lasting network error must not hide behind "pending").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct PollProblem {
     pub code: String,
     pub message: String,
@@ -89,10 +87,9 @@ fn known_code(code: &str) -> &'static str {
 }
 
 /// A device-code sign-in in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct DeviceFlow {
     /// The record's layout (see [`crate::storage::records`]).
-    #[serde(default = "RecordVersion::unversioned")]
     version: RecordVersion<{ records::DEVICE_FLOW }>,
     /// Where the code was issued; it is redeemed at the same tenant, as the same client.
     config: SigninConfig,
@@ -106,10 +103,9 @@ pub struct DeviceFlow {
     /// Whether the flow has ended (approved, failed or expired): nothing more is sent.
     ended: bool,
     /// Polls in a row that got no usable answer; any answer of the platform resets it.
-    #[serde(default)]
+    /// 0 in flows stored before it was kept ([`crate::storage::Record::defaults`]).
     failed_polls: u32,
     /// Why the last of them failed.
-    #[serde(default)]
     last_problem: Option<PollProblem>,
 }
 
@@ -415,15 +411,15 @@ mod tests {
         assert_eq!(shown.code, "network-tls");
         assert!(shown.message.contains("last 3 polls") && shown.message.contains("unknown issuer"));
         // It survives the store, and an old record without the counter reads as none.
-        let back: DeviceFlow = serde_json::from_slice(&serde_json::to_vec(&f).unwrap()).unwrap();
+        use crate::storage::{decode, encode};
+        let back: DeviceFlow = decode(crate::signin::FLOW_KEY, &encode(&f)).unwrap();
         assert_eq!(back.problem(), Some(shown));
-        let mut old = serde_json::to_value(&f).unwrap();
+        let mut old: serde_json::Value = serde_json::from_slice(&encode(&f)).unwrap();
         old.as_object_mut().unwrap().remove("failed_polls");
         old.as_object_mut().unwrap().remove("last_problem");
-        assert_eq!(
-            serde_json::from_value::<DeviceFlow>(old).unwrap().problem(),
-            None
-        );
+        let old: DeviceFlow = decode(crate::signin::FLOW_KEY, old.to_string().as_bytes()).unwrap();
+        assert_eq!(old.problem(), None);
+        assert_eq!(old.failed_polls, 0);
         // An unavailable platform counts too; any OAuth answer clears it.
         sends(f.poll(now));
         f.on_token_reply(now, 503, b"<html>Service Unavailable</html>");
@@ -669,8 +665,8 @@ mod tests {
         let mut f = flow();
         sends(f.poll(T0 + 5));
         f.on_token_reply(T0 + 5, 400, &slow_down());
-        let bytes = serde_json::to_vec(&f).unwrap();
-        let mut back: DeviceFlow = serde_json::from_slice(&bytes).unwrap();
+        let bytes = crate::storage::encode(&f);
+        let mut back: DeviceFlow = crate::storage::decode(crate::signin::FLOW_KEY, &bytes).unwrap();
         assert_eq!(back, f);
         assert_eq!(back.poll(T0 + 14), PollStep::Wait { until: T0 + 15 });
         assert_eq!(back.user_code(), "FJ8QK5XLM");

@@ -1,26 +1,26 @@
 //! Reading the JSON objects the identity platform sends. Fields are read one by one, so a
 //! failure names the field and never echoes its value (a misplaced token must not end up
-//! in an error message, which a serde error would quote).
+//! in an error message).
 
-use serde_json::{Map, Value};
+use crate::json::{self, Object, Value};
 
 use super::error::SigninError;
 
 /// One JSON object of a reply (or of an id_token's payload).
 pub(crate) struct JsonObject {
     what: &'static str,
-    map: Map<String, Value>,
+    map: Object,
 }
 
 impl JsonObject {
     /// Parses `body` as a JSON object; `what` names it in errors ("the token reply").
     pub fn parse(what: &'static str, body: &[u8]) -> Result<Self, SigninError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(Self { what, map }),
-            Ok(_) => Err(SigninError::malformed(format_args!(
+        match json::parse(body) {
+            Some(Value::Object(map)) => Ok(Self { what, map }),
+            Some(_) => Err(SigninError::malformed(format_args!(
                 "{what} is not a JSON object"
             ))),
-            Err(_) => Err(SigninError::malformed(format_args!("{what} is not JSON"))),
+            None => Err(SigninError::malformed(format_args!("{what} is not JSON"))),
         }
     }
 
@@ -52,8 +52,7 @@ impl JsonObject {
     pub fn opt_seconds(&self, field: &str) -> Result<Option<u64>, SigninError> {
         match self.map.get(field) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
+            Some(n @ Value::Number(_)) => json::as_u64(n)
                 .map(Some)
                 .ok_or_else(|| self.fault(field, "is not a whole number of seconds")),
             Some(Value::String(s))

@@ -1,8 +1,6 @@
 //! Tokens: the device-code token request (RFC 8628 3.4), the token set a successful
 //! reply gives (RFC 6749 5.1), and refreshing it (RFC 6749 6).
 
-use serde::{Deserialize, Serialize};
-
 use super::aadsts::{self, ErrorMeaning, ErrorReply};
 use super::error::SigninError;
 use super::id_token::Account;
@@ -51,12 +49,11 @@ pub fn refresh_request(config: &SigninConfig, tokens: &TokenSet) -> HttpRequest 
     )
 }
 
-/// The device's grant: stored whole (serde) under the grant key, so the refresh token and
+/// The device's grant: stored whole (a record) under the grant key, so the refresh token and
 /// the access token it yielded are always committed together. `Debug` shows no token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct TokenSet {
     /// The record's layout (see [`crate::storage::records`]).
-    #[serde(default = "RecordVersion::unversioned")]
     pub version: RecordVersion<{ records::GRANT }>,
     /// `Bearer`.
     pub token_type: String,
@@ -75,7 +72,6 @@ pub struct TokenSet {
     /// When this refresh token was obtained (sign-in or the last refresh), in Unix
     /// seconds. `None` in records written before it was kept: unknown, so a keep-alive
     /// refreshes at once.
-    #[serde(default)]
     pub obtained_at: Option<u64>,
 }
 
@@ -379,9 +375,10 @@ mod tests {
 
     #[test]
     fn a_grant_stored_before_obtained_at_was_kept_still_reads_and_is_due() {
-        let mut old: serde_json::Value = serde_json::to_value(grant()).unwrap();
+        use crate::storage::{decode, encode};
+        let mut old: serde_json::Value = serde_json::from_slice(&encode(&grant())).unwrap();
         old.as_object_mut().unwrap().remove("obtained_at");
-        let tokens: TokenSet = serde_json::from_value(old).unwrap();
+        let tokens: TokenSet = decode("oauth/grant", old.to_string().as_bytes()).unwrap();
         assert_eq!(tokens.obtained_at, None);
         assert!(tokens.keep_alive_due(NOW));
         assert_eq!(tokens.keep_alive_at(NOW), NOW);
@@ -505,8 +502,11 @@ mod tests {
     #[test]
     fn token_sets_round_trip_through_the_store_but_never_show_in_debug() {
         let tokens = grant();
-        let bytes = serde_json::to_vec(&tokens).unwrap();
-        assert_eq!(serde_json::from_slice::<TokenSet>(&bytes).unwrap(), tokens);
+        let bytes = crate::storage::encode(&tokens);
+        assert_eq!(
+            crate::storage::decode::<TokenSet>("oauth/grant", &bytes).unwrap(),
+            tokens
+        );
         let shown = format!("{tokens:?}");
         assert!(
             !shown.contains("at-1") && !shown.contains("rt-1") && !shown.contains("eyJ"),

@@ -8,11 +8,16 @@
 //! were stored). [`decode`] reads every record: an older version is migrated, a newer one
 //! is refused with [`StoreError::WrittenByNewer`].
 //!
+//! The JSON is read and written with miniserde ([`crate::json`]). A field a record may
+//! lack (written before it existed) has its value in [`Record::defaults`], filled in
+//! before the record is read, as serde's `#[serde(default)]` did; an `Option` field may
+//! be missing without that.
+//!
 //! # How to add a migration
 //!
-//! When a record's layout changes in a way serde's defaults cannot absorb (a field
-//! renamed, moved or given a new meaning; a new field with a `#[serde(default)]` needs no
-//! migration and no new version):
+//! When a record's layout changes in a way defaults cannot absorb (a field renamed, moved
+//! or given a new meaning; a new field with a default needs no migration and no new
+//! version):
 //!
 //! 1. bump its constant below (e.g. [`SETTINGS`] to 2);
 //! 2. in its [`Record`] impl, override [`Record::migrate`] to rewrite the JSON of each
@@ -21,11 +26,11 @@
 //!    unit test that decodes the old JSON; `host/tests/upgrade.rs` runs the current binary
 //!    on a state folder written by the first layout.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use miniserde::de::Visitor;
+use miniserde::ser::Fragment;
 
 use super::StoreError;
+use crate::json::{self, Number, Object, Value};
 
 /// The version of a record written before versions were stored (no `version` field).
 pub const UNVERSIONED: u32 = 1;
@@ -53,8 +58,8 @@ pub const RELAY_RATE: u32 = 1;
 
 /// The `version` field of a record whose current layout is `CURRENT`. It is always
 /// written as `CURRENT`, so a record built in memory (from claims, a token reply, the
-/// defaults) cannot be stored under another version; declare it with
-/// `#[serde(default = "RecordVersion::unversioned")]` so a record without it reads as 1.
+/// defaults) cannot be stored under another version. A record read without it (by
+/// [`json::from_slice`], not [`decode`]) reads as 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordVersion<const CURRENT: u32>(u32);
 
@@ -77,22 +82,45 @@ impl<const CURRENT: u32> Default for RecordVersion<CURRENT> {
     }
 }
 
-impl<const CURRENT: u32> Serialize for RecordVersion<CURRENT> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u32(CURRENT)
+impl<const CURRENT: u32> json::Serialize for RecordVersion<CURRENT> {
+    fn begin(&self) -> Fragment<'_> {
+        Fragment::U64(CURRENT.into())
     }
 }
 
-impl<'de, const CURRENT: u32> Deserialize<'de> for RecordVersion<CURRENT> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u32::deserialize(deserializer).map(Self)
+impl<const CURRENT: u32> json::Deserialize for RecordVersion<CURRENT> {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        miniserde::make_place!(Place);
+
+        impl<const CURRENT: u32> Visitor for Place<RecordVersion<CURRENT>> {
+            fn nonnegative(&mut self, n: u64) -> miniserde::Result<()> {
+                let n = u32::try_from(n).map_err(|_| miniserde::Error)?;
+                self.out = Some(RecordVersion(n));
+                Ok(())
+            }
+        }
+
+        Place::new(out)
+    }
+
+    /// A record without a `version` was written before versions were stored.
+    fn default() -> Option<Self> {
+        Some(Self::unversioned())
     }
 }
 
 /// A stored JSON record of the component.
-pub trait Record: Serialize + DeserializeOwned {
+pub trait Record: json::Serialize + json::Deserialize {
     /// The layout this build writes, and the newest it can read.
     const VERSION: u32;
+
+    /// The values of the fields a stored record may lack (an older build did not write
+    /// them), filled in before it is read; objects nested in it are completed field by
+    /// field ([`json::fill_missing`]). A missing `Option` field reads as `None` without
+    /// being named here; any other missing field makes the record corrupt.
+    fn defaults() -> Object {
+        Object::new()
+    }
 
     /// Rewrites `json`, a record written at version `from` (older than [`Self::VERSION`]),
     /// into the current layout. Nothing to do until a layout changes (see the module doc).
@@ -102,11 +130,24 @@ pub trait Record: Serialize + DeserializeOwned {
     }
 }
 
+/// `{"name": []}`: the default of a list field.
+fn empty_list(name: &str) -> Object {
+    Object::from_iter([(name.to_owned(), Value::Array(json::Array::new()))])
+}
+
+/// Every field has the default of [`crate::settings::Settings::default`] (also each of
+/// `from`'s).
 impl Record for crate::settings::Settings {
     const VERSION: u32 = SETTINGS;
+    fn defaults() -> Object {
+        json::object_of(&<Self as Default>::default())
+    }
 }
 impl Record for crate::signin::consent::ConsentRecord {
     const VERSION: u32 = CONSENT;
+    fn defaults() -> Object {
+        empty_list("tenants")
+    }
 }
 impl Record for crate::signin::TokenSet {
     const VERSION: u32 = GRANT;
@@ -114,8 +155,12 @@ impl Record for crate::signin::TokenSet {
 impl Record for crate::signin::Account {
     const VERSION: u32 = ACCOUNT;
 }
+/// Flows stored before failed polls were counted had none.
 impl Record for crate::signin::DeviceFlow {
     const VERSION: u32 = DEVICE_FLOW;
+    fn defaults() -> Object {
+        Object::from_iter([("failed_polls".to_owned(), Value::Number(Number::U64(0)))])
+    }
 }
 impl Record for crate::oauth::FailedSignIn {
     const VERSION: u32 = FAILED_SIGN_IN;
@@ -125,12 +170,21 @@ impl Record for crate::oauth::RefreshLease {
 }
 impl Record for crate::history::History {
     const VERSION: u32 = HISTORY;
+    fn defaults() -> Object {
+        empty_list("events")
+    }
 }
 impl Record for crate::mailer::journal::Journal {
     const VERSION: u32 = SEND_JOURNAL;
+    fn defaults() -> Object {
+        empty_list("sends")
+    }
 }
 impl Record for crate::relay::policy::RecentSubmissions {
     const VERSION: u32 = RELAY_RATE;
+    fn defaults() -> Object {
+        empty_list("at")
+    }
 }
 
 /// Reads the record stored under `key`: migrated to the current layout when an older
@@ -138,41 +192,70 @@ impl Record for crate::relay::policy::RecentSubmissions {
 /// fields may mean something this build does not know, and writing it back would lose
 /// them); [`StoreError::Corrupt`] when it is not a record at all.
 pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |why: String| StoreError::Corrupt(format!("{key}: {}", shown_reason(&why)));
-    let mut json: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    // Every record is written as an object. serde would also read a struct from an array,
-    // field by field, where no `version` is seen: `[2]` read as settings of version 2.
-    if !json.is_object() {
-        return Err(corrupt("not a JSON object".to_owned()));
-    }
-    let found = match json.get("version") {
-        None => UNVERSIONED,
-        Some(v) => v
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| corrupt(format!("`version` is {v}, not a version number")))?,
+    let json = current_layout(key, bytes, T::VERSION, T::defaults, T::migrate)?;
+    // miniserde says no more than that the record does not fit; it quotes nothing stored.
+    json::read(&json).ok_or_else(|| {
+        corrupt(
+            key,
+            "a field is missing, of another type, or not one of its values",
+        )
+    })
+}
+
+/// The JSON of the record stored under `key` in the layout `version`, ready to be read:
+/// [`decode`] without its type, so that this code is in the component once, not once for
+/// every record type.
+fn current_layout(
+    key: &str,
+    bytes: &[u8],
+    version: u32,
+    defaults: fn() -> Object,
+    migrate: fn(&mut Value, u32) -> Result<(), String>,
+) -> Result<Value, StoreError> {
+    let mut json = json::parse(bytes).ok_or_else(|| corrupt(key, "not JSON"))?;
+    // Every record is written as an object; an array (`[2]`) or a number is not a record.
+    let Value::Object(fields) = &json else {
+        return Err(corrupt(key, "not a JSON object"));
     };
-    if found > T::VERSION {
+    let found = match fields.get("version") {
+        None => UNVERSIONED,
+        Some(v) => json::as_u64(v)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                let shown = json::to_string(v);
+                corrupt(key, &format!("`version` is {shown}, not a version number"))
+            })?,
+    };
+    if found > version {
         return Err(StoreError::WrittenByNewer {
             key: key.to_owned(),
             found,
-            known: T::VERSION,
+            known: version,
         });
     }
-    if found < T::VERSION {
-        T::migrate(&mut json, found).map_err(corrupt)?;
+    if found < version {
+        migrate(&mut json, found).map_err(|why| corrupt(key, &why))?;
     }
-    if let Some(fields) = json.as_object_mut() {
-        fields.insert("version".to_owned(), T::VERSION.into());
+    if let Value::Object(fields) = &mut json {
+        json::fill_missing(fields, defaults());
+        fields.insert(
+            "version".to_owned(),
+            Value::Number(Number::U64(version.into())),
+        );
     }
-    serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
+    Ok(json)
+}
+
+/// [`StoreError::Corrupt`] for the record under `key`, for the reason `why`.
+fn corrupt(key: &str, why: &str) -> StoreError {
+    StoreError::Corrupt(format!("{key}: {}", shown_reason(why)))
 }
 
 /// Longest parser reason a [`StoreError::Corrupt`] keeps, in characters read.
 const MAX_REASON: usize = 200;
 
-/// The parser's reason fit for a panel's one-line message: serde quotes the offending
-/// stored value, which may hold line breaks or be huge (found by the `settings` fuzz
+/// The reason fit for a panel's one-line message: it may quote the offending stored value
+/// (a `version`), which may hold line breaks or be huge (found by the `settings` fuzz
 /// target), so control characters are escaped and the reason is cut short.
 fn shown_reason(why: &str) -> String {
     let mut shown = String::new();
@@ -192,8 +275,7 @@ fn shown_reason(why: &str) -> String {
 
 /// The bytes that store `record` (with its `version`).
 pub fn encode<T: Record>(record: &T) -> Vec<u8> {
-    // The records are plain structs of strings, numbers and enums: serializing cannot fail.
-    serde_json::to_vec(record).unwrap_or_default()
+    json::to_vec(record)
 }
 
 #[cfg(test)]
@@ -214,8 +296,8 @@ mod tests {
         assert_eq!(settings.device_email, "mfp@contoso.com");
         assert!(settings.from.guest_edit);
         assert_eq!(settings.version.get(), SETTINGS);
-        // Read directly, without `decode`, the serde default says 1 too.
-        let direct: Settings = serde_json::from_str(SETTINGS_V1).unwrap();
+        // Read directly, without `decode`, the missing version says 1 too.
+        let direct: Settings = json::from_slice(SETTINGS_V1.as_bytes()).unwrap();
         assert_eq!(direct.version.get(), UNVERSIONED);
 
         let account: Account = decode(
@@ -286,8 +368,17 @@ mod tests {
 
     #[test]
     fn a_corrupt_record_is_reported_on_one_bounded_line() {
+        // A value that does not fit is not quoted at all.
         let value = format!("x\r\nRCPT TO:<a@b>{}", "y".repeat(5000));
         let bad = format!(r#"{{"service_provider":"{value}"}}"#).replace("\r\n", "\\r\\n");
+        let Err(StoreError::Corrupt(why)) = decode::<Settings>("settings/v1", bad.as_bytes())
+        else {
+            panic!("a corrupt record read");
+        };
+        assert!(why.starts_with("settings/v1: "), "{why}");
+        assert!(!why.contains("RCPT"), "{why}");
+        // A `version` that is not a number is quoted, escaped and cut short.
+        let bad = format!(r#"{{"version":"{value}"}}"#).replace("\r\n", "\\r\\n");
         let Err(StoreError::Corrupt(why)) = decode::<Settings>("settings/v1", bad.as_bytes())
         else {
             panic!("a corrupt record read");
@@ -295,6 +386,50 @@ mod tests {
         assert!(why.contains(r"x\r\nRCPT TO"), "{why}");
         assert!(!why.contains(char::is_control), "{why:?}");
         assert!(why.chars().count() < 300, "{why}");
+        assert!(why.ends_with('…'), "{why}");
+        // Text that is not JSON, or a field of the wrong type, is corrupt, never a panic.
+        for bad in [
+            &b"{\"send_port\":70000}"[..],
+            b"{\"send_port\":null}",
+            b"{\"from\":[]}",
+            b"{\"smtp_server\":1}",
+            b"{\"login_credentials\":\"System\"}",
+            b"{\"tenant\":\"a\"",
+            b"\xff",
+            b"",
+        ] {
+            assert!(
+                matches!(
+                    decode::<Settings>("settings/v1", bad),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_a_record_lacks_reads_as_its_default() {
+        // `from` with one field: the others are the defaults of the settings screen.
+        let settings: Settings = decode(
+            "settings/v1",
+            br#"{"smtp_server":"smtp.example.com","from":{"guest_edit":true},"extra":[1]}"#,
+        )
+        .unwrap();
+        let defaults = Settings::default();
+        assert_eq!(settings.smtp_server, "smtp.example.com");
+        assert!(settings.from.guest_edit);
+        assert_eq!(
+            settings.from.auth_edit_on_ldap_failure,
+            defaults.from.auth_edit_on_ldap_failure
+        );
+        assert_eq!(settings.tenant, defaults.tenant);
+        assert_eq!(settings.send_port, 25);
+        let consent: ConsentRecord = decode("consent/v1", b"{}").unwrap();
+        assert!(consent.tenants.is_empty());
+        let history: crate::history::History = decode("history/v1", b"{}").unwrap();
+        assert!(history.events.is_empty());
     }
 
     #[test]
@@ -302,16 +437,125 @@ mod tests {
         let mut settings = Settings::default();
         settings.receive_port = 2525;
         let bytes = encode(&settings);
-        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["version"], SETTINGS);
         assert_eq!(decode::<Settings>("settings/v1", &bytes).unwrap(), settings);
 
         // Built from claims or read without `decode`, it is still written as current.
-        let account: Account = serde_json::from_str(r#"{"tid":"t"}"#).unwrap();
-        let json: Value = serde_json::from_slice(&encode(&account)).unwrap();
+        let account: Account = json::from_slice(br#"{"tid":"t"}"#).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&encode(&account)).unwrap();
         assert_eq!(json["version"], ACCOUNT);
         let record = ConsentRecord::default();
-        let json: Value = serde_json::from_slice(&encode(&record)).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&encode(&record)).unwrap();
         assert_eq!(json["version"], CONSENT);
+    }
+
+    /// Each record type reads a stored record and writes it back byte for byte as the
+    /// serde_json build did (outputs taken from that build): old layouts gain `version` and
+    /// their defaults, strings are escaped the same way, absent `clock_skew` stays absent.
+    #[test]
+    fn records_are_written_byte_for_byte_as_the_serde_build_wrote_them() {
+        use crate::history::History;
+        use crate::mailer::journal::Journal;
+        use crate::oauth::{FailedSignIn, RefreshLease};
+        use crate::relay::policy::RecentSubmissions;
+        use crate::signin::{DeviceFlow, TokenSet};
+        fn again<T: Record>(key: &str, stored: &str) -> String {
+            let record: T = decode(key, stored.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            String::from_utf8(encode(&record)).unwrap()
+        }
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "settings",
+                r#"{"version":1,"service_provider":"exchange-online","smtp_server":"smtp.office365.com","send_port":587,"receive_port":2525,"login_credentials":"remotely-authenticated-user","device_email":"mfp@contoso.com","from":{"auth_edit_on_ldap_success":true,"auth_edit_on_ldap_failure":false,"guest_edit":true,"auth_send_despite_ldap_failure":false,"edit_without_auth":true,"alias_sender":true},"tenant":"contoso.onmicrosoft.com","client_id":"c88859d7-e6a2-48cb-acee-669df3387654","consent_redirect_uri":"https://example.com/a?b=c&d=\"e\""}"#,
+                r#"{"version":1,"service_provider":"exchange-online","smtp_server":"smtp.office365.com","send_port":587,"receive_port":2525,"login_credentials":"remotely-authenticated-user","device_email":"mfp@contoso.com","from":{"auth_edit_on_ldap_success":true,"auth_edit_on_ldap_failure":false,"guest_edit":true,"auth_send_despite_ldap_failure":false,"edit_without_auth":true,"alias_sender":true},"tenant":"contoso.onmicrosoft.com","client_id":"c88859d7-e6a2-48cb-acee-669df3387654","consent_redirect_uri":"https://example.com/a?b=c&d=\"e\""}"#,
+            ),
+            (
+                "settings-old",
+                r#"{"service_provider":"not-selected","smtp_server":"","send_port":25,"receive_port":25,"login_credentials":"system","device_email":"","from":{}}"#,
+                r#"{"version":1,"service_provider":"not-selected","smtp_server":"","send_port":25,"receive_port":25,"login_credentials":"system","device_email":"","from":{"auth_edit_on_ldap_success":false,"auth_edit_on_ldap_failure":true,"guest_edit":false,"auth_send_despite_ldap_failure":true,"edit_without_auth":false,"alias_sender":false},"tenant":"common","client_id":"c88859d7-e6a2-48cb-acee-669df3387654","consent_redirect_uri":"https://opencds-fb.fujifilm.com/gen/mfp_aux/adminConsent.html"}"#,
+            ),
+            (
+                "consent",
+                r#"{"version":1,"tenants":[{"client_id":"a","tenant_id":"b","tenant_setting":"common"},{"client_id":"é\u0001\u001f\u007f/\\\"\u2028","tenant_id":"x","tenant_setting":"y"}]}"#,
+                r#"{"version":1,"tenants":[{"client_id":"a","tenant_id":"b","tenant_setting":"common"},{"client_id":"é\u0001\u001f/\\\" ","tenant_id":"x","tenant_setting":"y"}]}"#,
+            ),
+            (
+                "grant",
+                r#"{"version":1,"token_type":"Bearer","scope":"https://outlook.office.com/SMTP.Send offline_access","access_token":"at","refresh_token":"rt","id_token":"eyJ.x.y","expires_at":1700003600,"ext_expires_at":null,"obtained_at":1700000000}"#,
+                r#"{"version":1,"token_type":"Bearer","scope":"https://outlook.office.com/SMTP.Send offline_access","access_token":"at","refresh_token":"rt","id_token":"eyJ.x.y","expires_at":1700003600,"ext_expires_at":null,"obtained_at":1700000000}"#,
+            ),
+            (
+                "grant-old",
+                r#"{"token_type":"Bearer","scope":"s","access_token":"at","refresh_token":"rt","id_token":null,"expires_at":18446744073709551615,"ext_expires_at":5}"#,
+                r#"{"version":1,"token_type":"Bearer","scope":"s","access_token":"at","refresh_token":"rt","id_token":null,"expires_at":18446744073709551615,"ext_expires_at":5,"obtained_at":null}"#,
+            ),
+            (
+                "account",
+                r#"{"version":1,"preferred_username":"a@b","email":null,"upn":"u","oid":"o","tid":"t"}"#,
+                r#"{"version":1,"preferred_username":"a@b","email":null,"upn":"u","oid":"o","tid":"t"}"#,
+            ),
+            (
+                "account-skew",
+                r#"{"version":1,"preferred_username":null,"email":"e","upn":null,"oid":null,"tid":null,"clock_skew":{"device_now":10,"server_now":4000}}"#,
+                r#"{"version":1,"preferred_username":null,"email":"e","upn":null,"oid":null,"tid":null,"clock_skew":{"device_now":10,"server_now":4000}}"#,
+            ),
+            (
+                "flow",
+                r#"{"version":1,"config":{"authority":"https://login.microsoftonline.com","tenant":"common","client_id":"c","consent_redirect_uri":"https://r"},"code":{"device_code":"DC","user_code":"FJ8QK5XLM","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5,"message":"To sign in, use a web browser\n"},"expires_at":1700000900,"interval":10,"next_poll_at":1700000010,"ended":false,"failed_polls":3,"last_problem":{"code":"network-tls","message":"m","remedy":{"web-panel":"a","command-line":"b"}}}"#,
+                r#"{"version":1,"config":{"authority":"https://login.microsoftonline.com","tenant":"common","client_id":"c","consent_redirect_uri":"https://r"},"code":{"device_code":"DC","user_code":"FJ8QK5XLM","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5,"message":"To sign in, use a web browser\n"},"expires_at":1700000900,"interval":10,"next_poll_at":1700000010,"ended":false,"failed_polls":3,"last_problem":{"code":"network-tls","message":"m","remedy":{"web-panel":"a","command-line":"b"}}}"#,
+            ),
+            (
+                "flow-old",
+                r#"{"config":{"authority":"a","tenant":"t","client_id":"c","consent_redirect_uri":"r"},"code":{"device_code":"DC","user_code":"U","verification_uri":"https://v","expires_in":1,"interval":1,"message":null},"expires_at":1,"interval":1,"next_poll_at":1,"ended":true}"#,
+                r#"{"version":1,"config":{"authority":"a","tenant":"t","client_id":"c","consent_redirect_uri":"r"},"code":{"device_code":"DC","user_code":"U","verification_uri":"https://v","expires_in":1,"interval":1,"message":null},"expires_at":1,"interval":1,"next_poll_at":1,"ended":true,"failed_polls":0,"last_problem":null}"#,
+            ),
+            (
+                "failed",
+                r#"{"version":1,"code":"sign-in-refused","message":"The sign-in was refused.","remedy":"Click [Open Authentication Page].","failed_at":1700000000}"#,
+                r#"{"version":1,"code":"sign-in-refused","message":"The sign-in was refused.","remedy":"Click [Open Authentication Page].","failed_at":1700000000}"#,
+            ),
+            (
+                "lease",
+                r#"{"version":1,"until":1700000120}"#,
+                r#"{"version":1,"until":1700000120}"#,
+            ),
+            (
+                "history",
+                r#"{"version":1,"events":[{"kind":"sign-in","at":1,"succeeded":false,"summary":"s","diagnosis":{"code":"c","severity":"warning","message":"m","remedy":"Click [Apply].","field":"smtp-server"},"server_reply":null,"origin":null},{"kind":"provider-reset","at":2,"succeeded":true,"summary":"r","diagnosis":null,"server_reply":"250 2.0.0 OK <x@y>\r\n","origin":"control-panel"},{"kind":"relayed","at":3,"succeeded":true,"summary":"q","diagnosis":{"code":"c","severity":"error","message":"m","remedy":{"web-panel":"w","command-line":"c"},"field":null},"server_reply":null,"origin":"web-panel"},{"kind":"send","at":4,"succeeded":true,"summary":"x"},{"kind":"refresh-failed","at":5,"succeeded":false,"summary":"y","diagnosis":{"code":"c","severity":"info","message":"m","remedy":"r"}}]}"#,
+                r#"{"version":1,"events":[{"kind":"sign-in","at":1,"succeeded":false,"summary":"s","diagnosis":{"code":"c","severity":"warning","message":"m","remedy":"Click [Apply].","field":"smtp-server"},"server_reply":null,"origin":null},{"kind":"provider-reset","at":2,"succeeded":true,"summary":"r","diagnosis":null,"server_reply":"250 2.0.0 OK <x@y>\r\n","origin":"control-panel"},{"kind":"relayed","at":3,"succeeded":true,"summary":"q","diagnosis":{"code":"c","severity":"error","message":"m","remedy":{"web-panel":"w","command-line":"c"},"field":null},"server_reply":null,"origin":"web-panel"},{"kind":"send","at":4,"succeeded":true,"summary":"x","diagnosis":null,"server_reply":null,"origin":null},{"kind":"refresh-failed","at":5,"succeeded":false,"summary":"y","diagnosis":{"code":"c","severity":"info","message":"m","remedy":"r","field":null},"server_reply":null,"origin":null}]}"#,
+            ),
+            (
+                "history-old",
+                r#"{"events":[]}"#,
+                r#"{"version":1,"events":[]}"#,
+            ),
+            (
+                "journal",
+                r#"{"version":1,"sends":[{"message_id":"<a@b>","recipients":3,"size":1234567,"attempt":2,"started_at":1700000000,"server":"smtp.office365.com:587"}]}"#,
+                r#"{"version":1,"sends":[{"message_id":"<a@b>","recipients":3,"size":1234567,"attempt":2,"started_at":1700000000,"server":"smtp.office365.com:587"}]}"#,
+            ),
+            (
+                "relay",
+                r#"{"version":1,"at":[1,2,18446744073709551615]}"#,
+                r#"{"version":1,"at":[1,2,18446744073709551615]}"#,
+            ),
+            ("relay-old", r#"{}"#, r#"{"version":1,"at":[]}"#),
+        ];
+        for (name, stored, written) in cases {
+            let again = match name.split('-').next() {
+                Some("settings") => again::<Settings>,
+                Some("consent") => again::<ConsentRecord>,
+                Some("grant") => again::<TokenSet>,
+                Some("account") => again::<Account>,
+                Some("flow") => again::<DeviceFlow>,
+                Some("failed") => again::<FailedSignIn>,
+                Some("lease") => again::<RefreshLease>,
+                Some("history") => again::<History>,
+                Some("journal") => again::<Journal>,
+                _ => again::<RecentSubmissions>,
+            };
+            assert_eq!(again(name, stored), *written, "{name}");
+        }
     }
 }
