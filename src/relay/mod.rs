@@ -47,6 +47,11 @@ pub const MAX_RECIPIENTS: usize = 500;
 pub const MAX_HEADER: usize = 64 * 1024;
 /// Bytes read from the device at a time.
 const READ_CHUNK: u32 = 64 * 1024;
+/// How long one device may keep a connection, in seconds: past it, the relay closes the
+/// connection at the next point between messages (`421`, and the device connects again).
+/// Each wait is bounded by RFC 5321's timeouts, but a device that kept talking would
+/// otherwise hold one of the [`MAX_CONNECTIONS`] for ever.
+pub const MAX_CONNECTION_SECS: u64 = 10 * 60;
 
 /// The device's connection as the host grants it; mirrors `relay-client` in
 /// `wit/relay.wit`.
@@ -82,9 +87,11 @@ pub fn serve_client(
     let (checked, peer_ip) = match admit(config, peer, open_connections) {
         Ok(admitted) => admitted,
         Err(answer) => {
+            let opened_at = client.now();
             let mut link = Link {
                 server: Server::refusing(&hostname, answer),
                 client,
+                opened_at,
             };
             while !matches!(link.step(), Step::Closed) {}
             return SessionSummary {
@@ -105,7 +112,11 @@ pub fn serve_client(
         s,
         http,
         smtp,
-        link: Link { server, client },
+        link: Link {
+            server,
+            opened_at: client.now(),
+            client,
+        },
         checked,
         peer: peer_ip,
         hostname,
@@ -167,6 +178,8 @@ fn admit(
 struct Link<'c, D: RelayClient> {
     server: Server,
     client: &'c mut D,
+    /// When the device connected (Unix seconds), for [`MAX_CONNECTION_SECS`].
+    opened_at: u64,
 }
 
 /// What a step of the link produced that its caller must handle.
@@ -188,6 +201,19 @@ impl<D: RelayClient> Link<'_, D> {
                 if self.client.write(&bytes, self.server.timeout()).is_err() {
                     self.server.connection_closed();
                 }
+                Step::Moved
+            }
+            ServerEvent::Read if self.open_too_long() => {
+                let answer = Answer::new(
+                    421,
+                    "4.4.2",
+                    format!(
+                        "This connection has been open {} minutes, the relay's limit; connect again to send more.",
+                        MAX_CONNECTION_SECS / 60
+                    ),
+                );
+                let _ = self.client.write(&answer.render(), Duration::from_secs(5));
+                self.server.connection_closed();
                 Step::Moved
             }
             ServerEvent::Read => {
@@ -219,6 +245,13 @@ impl<D: RelayClient> Link<'_, D> {
             ServerEvent::Closed { .. } => Step::Closed,
             question => Step::Question(question),
         }
+    }
+
+    /// Whether the connection has used up its [`MAX_CONNECTION_SECS`] and may be closed
+    /// now, between messages.
+    fn open_too_long(&self) -> bool {
+        self.server.between_messages()
+            && self.client.now().saturating_sub(self.opened_at) >= MAX_CONNECTION_SECS
     }
 
     /// The next piece of the message being received.

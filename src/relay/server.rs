@@ -567,6 +567,13 @@ impl Server {
         self.body.clear();
     }
 
+    /// Whether the conversation is between messages: waiting for a command, no `MAIL FROM`
+    /// accepted. A server that closes for its own reasons (RFC 5321 §3.8) does it here,
+    /// so no message is cut.
+    pub fn between_messages(&self) -> bool {
+        matches!(self.state, State::Command) && !self.sender
+    }
+
     /// The driver finished the TLS handshake after [`ServerEvent::StartTls`]. Everything
     /// learned in clear (EHLO, envelope, authentication) is forgotten (RFC 3207 §4.2); the
     /// client starts over with EHLO. Ignored at any other time.

@@ -17,7 +17,9 @@ use crate::storage::Storage;
 struct Device {
     script: VecDeque<Vec<u8>>,
     answers: Vec<u8>,
-    now: u64,
+    now: std::cell::Cell<u64>,
+    /// Seconds the clock moves on at each piece sent.
+    pace: u64,
 }
 
 impl Device {
@@ -25,8 +27,14 @@ impl Device {
         Self {
             script: pieces.into_iter().collect(),
             answers: Vec::new(),
-            now: T0 + 100,
+            now: std::cell::Cell::new(T0 + 100),
+            pace: 0,
         }
+    }
+
+    /// The same device, taking `pace` seconds for each piece.
+    fn taking(self, pace: u64) -> Self {
+        Self { pace, ..self }
     }
 
     fn answers(&self) -> String {
@@ -36,6 +44,7 @@ impl Device {
 
 impl RelayClient for Device {
     fn read(&mut self, _max: u32, _timeout: Duration) -> Result<Vec<u8>, NetFailure> {
+        self.now.set(self.now.get() + self.pace);
         self.script.pop_front().ok_or(NetFailure::Closed)
     }
     fn write(&mut self, data: &[u8], _timeout: Duration) -> Result<(), NetFailure> {
@@ -46,7 +55,7 @@ impl RelayClient for Device {
         Err(NetFailure::Tls("not in this test".into()))
     }
     fn now(&self) -> u64 {
-        self.now
+        self.now.get()
     }
 }
 
@@ -307,4 +316,55 @@ fn a_message_over_the_limit_is_cut_off_before_its_final_dot() {
         device.answers()
     );
     assert!(rig.world.messages().is_empty());
+}
+
+#[test]
+fn a_connection_kept_open_past_its_limit_is_closed_between_messages_not_during_one() {
+    let rig = Rig::new(Scenario::default());
+    rig.sign_in();
+    let minutes = |m: u64| m * 60;
+    assert_eq!(relay::MAX_CONNECTION_SECS, minutes(10));
+    // Four minutes per piece: the limit passes while the message streams (at 12 minutes),
+    // and the message is still relayed; the next command waits for nothing but the 421.
+    let body = message(WORK_UPN, "page\r\n");
+    let mut device = Device::new([
+        ENVELOPE.as_bytes().to_vec(),
+        body.as_bytes().to_vec(),
+        b"more of page 1\r\n".to_vec(),
+        b".\r\n".to_vec(),
+        b"NOOP\r\n".to_vec(),
+    ])
+    .taking(minutes(4));
+    let summary = serve(&rig, &mut device, "127.0.0.1:40000", 1);
+    let answers = device.answers();
+    assert_eq!(summary.relayed, 1, "{answers}");
+    assert!(
+        answers.contains("250 2.0.0 Relayed to Exchange Online: "),
+        "{answers}"
+    );
+    assert!(
+        answers.ends_with(
+            "421 4.4.2 This connection has been open 10 minutes, the relay's limit; connect again to send more.\r\n"
+        ),
+        "{answers}"
+    );
+    assert!(
+        !answers.contains("250 2.0.0 OK"),
+        "the NOOP was never read: {answers}"
+    );
+    assert_eq!(rig.world.messages().len(), 1);
+
+    // A device that only keeps talking (NOOP) is closed once the limit has passed.
+    let mut idle = Device::new(
+        std::iter::once(b"EHLO scanner.local\r\n".to_vec())
+            .chain(std::iter::repeat_n(b"NOOP\r\n".to_vec(), 20)),
+    )
+    .taking(minutes(1));
+    serve(&rig, &mut idle, "127.0.0.1:40001", 1);
+    let answers = idle.answers();
+    assert!(
+        answers.ends_with("the relay's limit; connect again to send more.\r\n"),
+        "{answers}"
+    );
+    assert_eq!(answers.matches("250 2.0.0").count(), 9, "{answers}");
 }
