@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use miniserde::de::Visitor;
 pub use miniserde::json::{Array, Number, Object, Value};
 pub use miniserde::{Deserialize, Serialize};
 
@@ -70,11 +71,46 @@ pub fn to_string<T: ?Sized + Serialize>(value: &T) -> String {
     miniserde::json::to_string(value)
 }
 
-/// `value` read as a `T`. miniserde reads only text, so the value is written out and read
-/// back: records are small and read once per call, and this keeps one reader in the
-/// component instead of a second one over [`Value`].
+/// `value` read as a `T`: its parts are handed to `T`'s visitor as the parser hands those
+/// of a text (writing the value out and parsing it again made every panel read parse each
+/// record twice).
 pub fn read<T: Deserialize>(value: &Value) -> Option<T> {
-    miniserde::json::from_str(&miniserde::json::to_string(value)).ok()
+    let mut out = None;
+    visit(value, T::begin(&mut out), 0).ok()?;
+    out
+}
+
+/// Hands `value` to `visitor`, depth first, at most [`MAX_DEPTH`] deep as in parsing.
+fn visit(value: &Value, visitor: &mut dyn Visitor, depth: usize) -> miniserde::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(miniserde::Error);
+    }
+    match value {
+        Value::Null => visitor.null(),
+        Value::Bool(b) => visitor.boolean(*b),
+        Value::Number(Number::U64(n)) => visitor.nonnegative(*n),
+        // The parser makes `I64` of negative integers only; be exact for a built value too.
+        Value::Number(Number::I64(n)) => match u64::try_from(*n) {
+            Ok(n) => visitor.nonnegative(n),
+            Err(_) => visitor.negative(*n),
+        },
+        Value::Number(Number::F64(n)) => visitor.float(*n),
+        Value::String(s) => visitor.string(s),
+        Value::Array(items) => {
+            let mut seq = visitor.seq()?;
+            for item in items {
+                visit(item, seq.element()?, depth + 1)?;
+            }
+            seq.finish()
+        }
+        Value::Object(fields) => {
+            let mut map = visitor.map()?;
+            for (key, field) in fields {
+                visit(field, map.key(key)?, depth + 1)?;
+            }
+            map.finish()
+        }
+    }
 }
 
 /// The object `value` writes as (empty when it does not write an object).

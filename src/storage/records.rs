@@ -10,8 +10,8 @@
 //!
 //! The JSON is read and written with miniserde ([`crate::json`]). A field a record may
 //! lack (written before it existed) has its value in [`Record::defaults`], filled in
-//! before the record is read, as serde's `#[serde(default)]` did; an `Option` field may
-//! be missing without that.
+//! when the record does not read without it, as serde's `#[serde(default)]` did; an
+//! `Option` field may be missing without that.
 //!
 //! # How to add a migration
 //!
@@ -115,9 +115,10 @@ pub trait Record: json::Serialize + json::Deserialize {
     const VERSION: u32;
 
     /// The values of the fields a stored record may lack (an older build did not write
-    /// them), filled in before it is read; objects nested in it are completed field by
-    /// field ([`json::fill_missing`]). A missing `Option` field reads as `None` without
-    /// being named here; any other missing field makes the record corrupt.
+    /// them), filled in when it does not read without them; objects nested in it are
+    /// completed field by field ([`json::fill_missing`]). A missing `Option` field reads
+    /// as `None` and must not be named here; any other missing field makes the record
+    /// corrupt.
     fn defaults() -> Object {
         Object::new()
     }
@@ -192,7 +193,16 @@ impl Record for crate::relay::policy::RecentSubmissions {
 /// fields may mean something this build does not know, and writing it back would lose
 /// them); [`StoreError::Corrupt`] when it is not a record at all.
 pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let json = current_layout(key, bytes, T::VERSION, T::defaults, T::migrate)?;
+    let mut json = current_layout(key, bytes, T::VERSION, T::migrate)?;
+    // A record this build wrote has every field and reads as it is. One an older build
+    // wrote may lack fields: with their defaults filled in, it is read again. (Defaults
+    // name no `Option` field, so a record that reads without them reads the same.)
+    if let Some(record) = json::read(&json) {
+        return Ok(record);
+    }
+    if let Value::Object(fields) = &mut json {
+        json::fill_missing(fields, T::defaults());
+    }
     // miniserde says no more than that the record does not fit; it quotes nothing stored.
     json::read(&json).ok_or_else(|| {
         corrupt(
@@ -202,14 +212,13 @@ pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     })
 }
 
-/// The JSON of the record stored under `key` in the layout `version`, ready to be read:
-/// [`decode`] without its type, so that this code is in the component once, not once for
+/// The JSON of the record stored under `key` in the layout `version` (its defaults not
+/// filled in yet): [`decode`] without its type, so that this code is in the component once, not once for
 /// every record type.
 fn current_layout(
     key: &str,
     bytes: &[u8],
     version: u32,
-    defaults: fn() -> Object,
     migrate: fn(&mut Value, u32) -> Result<(), String>,
 ) -> Result<Value, StoreError> {
     let mut json = json::parse(bytes).ok_or_else(|| corrupt(key, "not JSON"))?;
@@ -237,7 +246,6 @@ fn current_layout(
         migrate(&mut json, found).map_err(|why| corrupt(key, &why))?;
     }
     if let Value::Object(fields) = &mut json {
-        json::fill_missing(fields, defaults());
         fields.insert(
             "version".to_owned(),
             Value::Number(Number::U64(version.into())),
