@@ -57,13 +57,17 @@ fn optimise(core: &Path) -> Option<PathBuf> {
         return None;
     };
     println!("cargo:rerun-if-changed={}", wasm_opt.display());
+    // `host/build.rs` and `preview/build.rs` may run at once and share `core`'s folder:
+    // each writes its own file and renames it into place, so neither reads a half-written
+    // one (both write the same bytes).
     let optimised = core.with_extension("opt.wasm");
+    let partial = core.with_extension(format!("opt.wasm.{}", std::process::id()));
     let status = std::process::Command::new(&wasm_opt)
         .arg("-Oz")
         .args(WASM_FEATURES)
         .arg(core)
         .arg("-o")
-        .arg(&optimised)
+        .arg(&partial)
         .status()
         .unwrap_or_else(|e| panic!("could not run {}: {e}", wasm_opt.display()));
     assert!(
@@ -72,6 +76,8 @@ fn optimise(core: &Path) -> Option<PathBuf> {
         wasm_opt.display(),
         core.display()
     );
+    std::fs::rename(&partial, &optimised)
+        .unwrap_or_else(|e| panic!("could not write {}: {e}", optimised.display()));
     Some(optimised)
 }
 
