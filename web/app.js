@@ -1030,7 +1030,10 @@
     const stateLine = $('relay-state');
     stateLine.dataset.listening = String(listening);
     stateLine.className = 'relay-state ' + (listening ? 'running' : 'stopped');
-    if (listening) {
+    if (listening && r.process === 'separate') {
+      put(stateLine, 'The relay is running in a separate ', el('code', { text: 'mfp-host relay' }),
+        ` process (pid ${r.pid}): devices nearby send through it as the signed-in account.`);
+    } else if (listening) {
       put(stateLine, 'The relay is running: devices nearby send through it as the signed-in account.');
     } else {
       put(stateLine, 'The relay is not running (start it with ', el('code', { text: 'mfp-host relay' }),

@@ -5,6 +5,8 @@
 //! the certificate and the threads; who may relay, what is accepted and every reply are
 //! the component's.
 
+pub mod announcement;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,10 +1,12 @@
 //! `GET /api/v1/relay` of `mfp-host serve` (web/API.md): with `--relay-listen` it names the
 //! bound address, the allowed ranges, whether devices must authenticate and the last
-//! messages relayed (newest first, at most 10); without it, `{"listening": false}`. Like
-//! every API route, it needs the administrator's login.
+//! messages relayed (newest first, at most 10); a separate `mfp-host relay` on the same
+//! state dir is shown while it runs; without either, `{"listening": false}`. Like every
+//! API route, it needs the administrator's login.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -101,6 +103,7 @@ fn the_relay_route_names_the_bound_address_and_the_last_messages_relayed() {
         relay_status(&server, &cookie),
         json!({
             "listening": true,
+            "process": "serve",
             "listen": relay,
             "allow": [],
             "authentication": false,
@@ -205,6 +208,74 @@ fn without_relay_listen_the_route_says_the_relay_is_not_listening() {
         401
     );
     let cookie = server.login();
+    assert_eq!(
+        relay_status(&server, &cookie),
+        json!({ "listening": false })
+    );
+}
+
+/// A separate `mfp-host relay` on serve's state dir is shown while it runs, with its pid,
+/// address and certificate fingerprint as it printed them; once it is killed (no chance
+/// to clean up), the route says no relay runs.
+#[test]
+fn a_separate_relay_process_is_shown_while_it_runs_and_not_after_it_is_killed() {
+    let server = Server::start(&[]);
+    let cookie = server.login();
+    assert_eq!(
+        relay_status(&server, &cookie),
+        json!({ "listening": false })
+    );
+
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_mfp-host"))
+        .arg("--state-dir")
+        .arg(&server.state_dir)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = BufReader::new(relay.stdout.take().unwrap());
+    let (mut listen, mut fingerprint) = (String::new(), String::new());
+    while fingerprint.is_empty() {
+        let mut line = String::new();
+        assert_ne!(printed.read_line(&mut line).unwrap(), 0, "the relay ended");
+        if let Some(addr) = line.strip_prefix("relay listening on smtp://") {
+            listen = addr.trim().to_owned();
+        }
+        if let Some(sha) = line.strip_prefix("relay STARTTLS certificate SHA-256 fingerprint: ") {
+            fingerprint = sha.trim().to_owned();
+        }
+    }
+    // It announces itself right after printing: wait for it, briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = relay_status(&server, &cookie);
+        if status["listening"] == true || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status,
+        json!({
+            "listening": true,
+            "process": "separate",
+            "pid": relay.id(),
+            "listen": listen,
+            "allow": [],
+            "authentication": false,
+            "fingerprint": fingerprint,
+            "recent": [],
+        })
+    );
+
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    assert!(
+        server.state_dir.join("relay.json").exists(),
+        "left behind by the kill"
+    );
     assert_eq!(
         relay_status(&server, &cookie),
         json!({ "listening": false })

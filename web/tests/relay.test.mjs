@@ -224,25 +224,56 @@ test('relayed messages appear newest first: a refusal with its diagnosis and rem
   }
 });
 
-test('a device without a relay says how to start one', async () => {
-  // The device without --relay-listen answers only this (host/tests/serve_relay.rs).
-  const handler = (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"listening":false}' });
+/**
+ * Opens the History page with `GET /api/v1/relay` answering `body` (a shape
+ * host/tests/serve_relay.rs checks against the real device), runs `check`, then restores
+ * the route and the desktop width.
+ */
+async function withRelayAnswer(body, check) {
+  const handler = (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
   await panel.route('**/api/v1/relay', handler);
   try {
     await openHistory();
     await panel.click('[data-testid="history-refresh"]');
+    await check();
+  } finally {
+    await panel.unroute('**/api/v1/relay', handler);
+    await panel.setViewportSize(WIDTHS[2]);
+  }
+}
+
+/** Checks the Relay section fits at each width and screenshots it as `relay-NAME-wWIDTH.png`. */
+async function shootRelay(name, sizes) {
+  for (const size of sizes) {
+    await panel.setViewportSize(size);
+    await assertFits(`the ${name} relay at ${size.width} px`);
+    await panel.locator('[data-testid="relay-section"]').screenshot({ path: path.join(outDir, `relay-${name}-w${size.width}.png`) });
+  }
+}
+
+test('a device without a relay says how to start one', async () => {
+  await withRelayAnswer({ listening: false }, async () => {
     await panel.waitForFunction(() => document.getElementById('relay-state').dataset.listening === 'false');
     assert.equal((await panel.textContent('[data-testid="relay-state"]')).trim(),
       'The relay is not running (start it with mfp-host relay or serve --relay-listen).');
     assert.ok(await panel.isHidden('[data-testid="relay-config"]'));
     assert.ok(await panel.isHidden('[data-testid="relay-recent"]'), 'no stale list of messages');
-    for (const size of [WIDTHS[0], WIDTHS[2]]) {
-      await panel.setViewportSize(size);
-      await assertFits(`the stopped relay at ${size.width} px`);
-      await panel.locator('[data-testid="relay-section"]').screenshot({ path: path.join(outDir, `relay-stopped-w${size.width}.png`) });
-    }
-  } finally {
-    await panel.unroute('**/api/v1/relay', handler);
-    await panel.setViewportSize(WIDTHS[2]);
-  }
+    await shootRelay('stopped', [WIDTHS[0], WIDTHS[2]]);
+  });
+});
+
+test('a separate mfp-host relay process is shown with its pid, address and ranges', async () => {
+  const separate = {
+    listening: true, process: 'separate', pid: 4242, listen: '192.168.1.20:2525',
+    allow: ['192.168.1.0/24'], authentication: true, fingerprint: 'AB:CD', recent: [],
+  };
+  await withRelayAnswer(separate, async () => {
+    await panel.waitForFunction(() => document.getElementById('relay-state').textContent.includes('separate'));
+    assert.equal((await panel.textContent('[data-testid="relay-state"]')).trim(),
+      'The relay is running in a separate mfp-host relay process (pid 4242): devices nearby send through it as the signed-in account.');
+    assert.equal((await panel.textContent('[data-testid="relay-listen"]')).trim(), '192.168.1.20:2525');
+    assert.equal((await panel.textContent('[data-testid="relay-allow"]')).trim(), '192.168.1.0/24');
+    assert.match(await panel.textContent('[data-testid="relay-authentication"]'), /^Required/);
+    await shootRelay('separate', WIDTHS);
+  });
 });

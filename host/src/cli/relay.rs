@@ -10,6 +10,7 @@ use crate::device::Device;
 use crate::frontend::Failure;
 use crate::frontend::certificate;
 use crate::frontend::options::DeviceFlags;
+use crate::relay::announcement::{self, RunningRelay};
 use crate::relay::{Relay, RelayArgs};
 
 pub fn run(flags: &DeviceFlags, args: &RelayArgs, out: &mut impl Write) -> Result<u8, Failure> {
@@ -27,6 +28,21 @@ pub fn run(flags: &DeviceFlags, args: &RelayArgs, out: &mut impl Write) -> Resul
     )
     .map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
+    // The panel of a `serve` on this state dir shows this relay while it runs.
+    let running = RunningRelay {
+        pid: std::process::id(),
+        listen: relay.config().listen.clone(),
+        allow: relay.config().allow.clone(),
+        authentication: relay.config().password.is_some(),
+        fingerprint: tls.fingerprint.clone(),
+    };
+    let _announcement = match announcement::announce(&flags.state_dir(), &running) {
+        Ok(held) => held,
+        Err(err) => {
+            tracing::warn!("the panel cannot show this relay as running: {err}");
+            None
+        }
+    };
     relay.serve_forever();
     Ok(0)
 }

@@ -25,6 +25,7 @@ use crate::frontend::input::{self, LdapSearch, UserKind};
 use crate::frontend::send_loop;
 use crate::frontend::views::{self, AuthStateView, ConsentView, ControlPanelView, DeviceCodeView};
 use crate::frontend::{Failure, FailureKind, Surface};
+use crate::relay;
 
 /// A failure as the API answers it: the shared [`Failure`] and its HTTP status.
 #[derive(Debug)]
@@ -216,11 +217,30 @@ pub(crate) async fn get_diagnostics(
     ))))
 }
 
-/// The relay's state: whether `serve --relay-listen` runs one, where, who may use it, and
-/// the last messages it relayed with their outcome (from the component's history).
+/// The relay's state: whether `serve --relay-listen` runs one, or a separate `mfp-host
+/// relay` runs on this state dir; where, who may use it, and the last messages relayed
+/// with their outcome (from the component's history).
 pub(crate) async fn get_relay(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let Some(config) = state.relay.clone() else {
-        return Ok(Json(serde_json::json!({ "listening": false })));
+    let mut status = match &state.relay {
+        Some(config) => serde_json::json!({
+            "listening": true,
+            "process": "serve",
+            "listen": config.listen,
+            "allow": config.allow,
+            "authentication": config.password.is_some(),
+        }),
+        None => match relay::announcement::running(&state.state_dir) {
+            Some(separate) => serde_json::json!({
+                "listening": true,
+                "process": "separate",
+                "pid": separate.pid,
+                "listen": separate.listen,
+                "allow": separate.allow,
+                "authentication": separate.authentication,
+                "fingerprint": separate.fingerprint,
+            }),
+            None => return Ok(Json(serde_json::json!({ "listening": false }))),
+        },
     };
     let events = blocking(&state.device, |device| device.history()).await?;
     let recent: Vec<_> = events
@@ -228,13 +248,8 @@ pub(crate) async fn get_relay(State(state): State<AppState>) -> Result<Json<Valu
         .filter(|e| e.kind == crate::bindings::panel::EventKind::Relayed)
         .take(RELAY_RECENT)
         .collect();
-    Ok(Json(serde_json::json!({
-        "listening": true,
-        "listen": config.listen,
-        "allow": config.allow,
-        "authentication": config.password.is_some(),
-        "recent": views::to_json(&views::history(&recent, Surface::WebPanel)),
-    })))
+    status["recent"] = views::to_json(&views::history(&recent, Surface::WebPanel));
+    Ok(Json(status))
 }
 
 /// Relayed messages the panel lists.

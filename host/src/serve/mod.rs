@@ -37,8 +37,8 @@ mod preview;
 mod signin_timer;
 mod site;
 
-use crate::relay;
 use crate::frontend::certificate as tls;
+use crate::relay;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -168,6 +168,8 @@ pub(crate) struct AppState {
     pub limits: limits::Limits,
     /// The relay's configuration when `--relay-listen` runs one, for the panel.
     pub relay: Option<Arc<crate::bindings::relay::RelayConfig>>,
+    /// The state dir, where a separate `mfp-host relay` announces itself.
+    pub state_dir: Arc<std::path::Path>,
     #[cfg(feature = "demo")]
     pub demo: Option<Arc<demo::Demo>>,
 }
@@ -288,7 +290,9 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
             // self-signed one when the panel itself serves plain HTTP.
             let config = match &tls {
                 Some(tls) => tls.config.clone(),
-                None => tls::self_signed(&state_dir, &tls::certificate_names(listen.ip(), None))?.config,
+                None => {
+                    tls::self_signed(&state_dir, &tls::certificate_names(listen.ip(), None))?.config
+                }
             };
             let access = relay::RelayAccessArgs {
                 allow: args.relay_allow.clone(),
@@ -325,6 +329,7 @@ pub fn run(flags: &DeviceFlags, args: ServeArgs, out: &mut impl Write) -> Result
         site: Arc::new(site),
         limits,
         relay,
+        state_dir: Arc::from(state_dir.as_path()),
         #[cfg(feature = "demo")]
         demo,
     };
