@@ -23,6 +23,35 @@ pub struct BenchArgs {
     pub readme: Option<PathBuf>,
 }
 
+/// Runs one benchmark as `send-bench` and `relay-bench` do: `run` gets a scratch folder of
+/// its own (removed afterwards) and returns the results table, which is printed and, with
+/// `--readme`, written between the markers `(begin, end)`. Any failure ends the process
+/// with status 1 and `NAME: FAILED: why`: a bench never prints figures for an operation
+/// that failed.
+pub fn run_bench(
+    name: &str,
+    args: &BenchArgs,
+    (begin, end): (&str, &str),
+    run: impl FnOnce(&Path) -> Result<String, String>,
+) {
+    let fail = |why: String| -> ! {
+        eprintln!("{name}: FAILED: {why}");
+        std::process::exit(1);
+    };
+    let work = std::env::temp_dir().join(format!("mfp-{name}-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        fail(format!("cannot create {}: {e}", work.display()));
+    }
+    let result = run(&work);
+    let _ = std::fs::remove_dir_all(&work);
+    let table = result.unwrap_or_else(|e| fail(e));
+    println!("{table}");
+    if let Some(readme) = &args.readme {
+        replace_between_markers(readme, begin, end, &table).unwrap_or_else(|e| fail(e));
+        println!("(table written to {})", readme.display());
+    }
+}
+
 /// `--rounds`: a count of at least 1, since a median of no rounds is no figure.
 fn rounds(value: &str) -> Result<usize, String> {
     match value.parse() {

@@ -17,8 +17,7 @@ use std::process::{Child, Command, Stdio};
 
 use clap::Parser;
 use mfp_bench::{
-    BenchArgs, StandIn, checked, machine, median, replace_between_markers, timed, tools_dir,
-    write_scan,
+    BenchArgs, StandIn, checked, machine, median, run_bench, timed, tools_dir, write_scan,
 };
 
 const BEGIN: &str = "<!-- bench:relay:begin -->";
@@ -38,22 +37,9 @@ struct Options {
 
 fn main() {
     let options = Options::parse();
-    let work = std::env::temp_dir().join(format!("mfp-relay-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&work)
-        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", work.display())));
-    let result = run(&options, &work);
-    let _ = std::fs::remove_dir_all(&work);
-    let table = result.unwrap_or_else(|e| fail(&e));
-    println!("{table}");
-    if let Some(readme) = &options.bench.readme {
-        replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
-        println!("(table written to {})", readme.display());
-    }
-}
-
-fn fail(why: &str) -> ! {
-    eprintln!("relay-bench: FAILED: {why}");
-    std::process::exit(1);
+    run_bench("relay-bench", &options.bench, (BEGIN, END), |work| {
+        run(&options, work)
+    });
 }
 
 /// The relay process; killed when dropped.

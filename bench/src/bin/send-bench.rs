@@ -16,8 +16,8 @@ use std::process::Command;
 
 use clap::Parser;
 use mfp_bench::{
-    BenchArgs, StandIn, Usage, checked, machine, median, mib, path_str, replace_between_markers,
-    timed, tools_dir, trimmed, write_scan,
+    BenchArgs, StandIn, Usage, checked, machine, median, mib, path_str, run_bench, timed,
+    tools_dir, trimmed, write_scan,
 };
 
 const TO: &str = "alice@contoso.com";
@@ -42,22 +42,9 @@ struct Options {
 
 fn main() {
     let options = Options::parse();
-    let work = std::env::temp_dir().join(format!("mfp-send-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&work)
-        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", work.display())));
-    let result = run(&options, &work);
-    let _ = std::fs::remove_dir_all(&work);
-    let table = result.unwrap_or_else(|e| fail(&e));
-    println!("{table}");
-    if let Some(readme) = &options.bench.readme {
-        replace_between_markers(readme, BEGIN, END, &table).unwrap_or_else(|e| fail(&e));
-        println!("(table written to {})", readme.display());
-    }
-}
-
-fn fail(why: &str) -> ! {
-    eprintln!("send-bench: FAILED: {why}");
-    std::process::exit(1);
+    run_bench("send-bench", &options.bench, (BEGIN, END), |work| {
+        run(&options, work)
+    });
 }
 
 fn run(options: &Options, work: &Path) -> Result<String, String> {
