@@ -52,6 +52,41 @@ pub fn run_bench(
     }
 }
 
+/// The stand-in Exchange Online in its process and a device of `mfp-host` on it, signed in
+/// to the Exchange Online stand-in: what both benches start from.
+pub struct BenchDevice {
+    pub stand_in: StandIn,
+    mfp_host: PathBuf,
+    host_flags: Vec<String>,
+}
+
+impl BenchDevice {
+    /// Starts the stand-in under `work`, and selects Exchange Online and signs in on a
+    /// device whose state is under `work` too.
+    pub fn signed_in(mfp_host: &Path, tools: &Path, work: &Path) -> Result<Self, String> {
+        let stand_in = StandIn::start(tools, &work.join("stand-in"))?;
+        let host_flags = stand_in.host_flags(&work.join("device"));
+        let device = Self {
+            stand_in,
+            mfp_host: mfp_host.to_path_buf(),
+            host_flags,
+        };
+        checked(
+            device.mfp(&["settings", "set", "service-provider", "exchange-online"]),
+            "settings set",
+        )?;
+        checked(device.mfp(&["auth", "login"]), "auth login")?;
+        Ok(device)
+    }
+
+    /// `mfp-host` with this device's flags, then `args`.
+    pub fn mfp(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.mfp_host);
+        cmd.args(&self.host_flags).args(args);
+        cmd
+    }
+}
+
 /// `--rounds`: a count of at least 1, since a median of no rounds is no figure.
 fn rounds(value: &str) -> Result<usize, String> {
     match value.parse() {

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 
 use clap::Parser;
 use mfp_bench::{
-    BenchArgs, StandIn, checked, machine, median, run_bench, timed, tools_dir, write_scan,
+    BenchArgs, BenchDevice, checked, machine, median, run_bench, timed, tools_dir, write_scan,
 };
 
 const BEGIN: &str = "<!-- bench:relay:begin -->";
@@ -98,18 +98,9 @@ fn clock_ticks() -> f64 {
 
 fn run(options: &Options, work: &Path) -> Result<String, String> {
     let tools = tools_dir()?;
-    let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
-    let host_flags = stand_in.host_flags(&work.join("device"));
-    let mfp = |args: &[&str]| -> Command {
-        let mut cmd = Command::new(&options.bench.mfp_host);
-        cmd.args(&host_flags).args(args);
-        cmd
-    };
-    checked(
-        mfp(&["settings", "set", "service-provider", "exchange-online"]),
-        "settings set",
-    )?;
-    checked(mfp(&["auth", "login"]), "auth login")?;
+    let device = BenchDevice::signed_in(&options.bench.mfp_host, &tools, work)?;
+    let stand_in = &device.stand_in;
+    let mfp = |args: &[&str]| device.mfp(args);
 
     let mut child = mfp(&["relay", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())

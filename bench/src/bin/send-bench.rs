@@ -16,7 +16,7 @@ use std::process::Command;
 
 use clap::Parser;
 use mfp_bench::{
-    BenchArgs, StandIn, Usage, checked, machine, median, mib, path_str, run_bench, timed,
+    BenchArgs, BenchDevice, Usage, checked, machine, median, mib, path_str, run_bench, timed,
     tools_dir, trimmed, write_scan,
 };
 
@@ -49,19 +49,9 @@ fn main() {
 
 fn run(options: &Options, work: &Path) -> Result<String, String> {
     let tools = tools_dir()?;
-    let stand_in = StandIn::start(&tools, &work.join("stand-in"))?;
-    let stand_in_dir = stand_in.dir.clone();
-    let host_flags = stand_in.host_flags(&work.join("device"));
-    let mfp = |args: &[&str]| -> Command {
-        let mut cmd = Command::new(&options.bench.mfp_host);
-        cmd.args(&host_flags).args(args);
-        cmd
-    };
-    checked(
-        mfp(&["settings", "set", "service-provider", "exchange-online"]),
-        "settings set",
-    )?;
-    checked(mfp(&["auth", "login"]), "auth login")?;
+    let device = BenchDevice::signed_in(&options.bench.mfp_host, &tools, work)?;
+    let stand_in_dir = device.stand_in.dir.clone();
+    let mfp = |args: &[&str]| device.mfp(args);
 
     // Warm-up: fills the compile cache and the page cache, checks both clients work.
     let warm = work.join("warm-up.pdf");
