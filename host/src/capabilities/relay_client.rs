@@ -35,14 +35,12 @@ impl RelayConnection {
     /// Reads at most `max` bytes (at most [`net::MAX_READ`]), waiting up to `timeout` for
     /// one.
     pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
-        self.stream.set_timeout(timeout)?;
-        Ok(self.stream.read(max)?)
+        Ok(self.stream.read(max, timeout)?)
     }
 
     /// Writes all of `data`, each socket write within `timeout`.
     pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
-        self.stream.set_timeout(timeout)?;
-        Ok(self.stream.write_all(data)?)
+        Ok(self.stream.write_all(data, timeout)?)
     }
 
     /// The server side of the TLS handshake. A failed one closes the connection.
@@ -50,10 +48,7 @@ impl RelayConnection {
         let Some(config) = self.tls.clone() else {
             return Err(NetError::Tls("this relay has no certificate".into()));
         };
-        if !self.stream.is_tls() {
-            self.stream.set_timeout(timeout)?;
-        }
-        let sock = self.stream.take_for_handshake()?;
+        let sock = self.stream.take_for_handshake(timeout)?;
         let conn = ServerConnection::new(config).map_err(|e| NetError::Tls(e.to_string()))?;
         match net::complete_handshake(conn, sock) {
             Ok(stream) => {

@@ -94,15 +94,13 @@ impl SmtpConnection {
         if left.is_zero() {
             return Err(NetError::Timeout);
         }
-        self.stream.set_timeout(left)?;
-        self.stream.read(max)
+        self.stream.read(max, left)
     }
 
     /// Writes all of `data` (encrypted once TLS is on), each socket write within `timeout`.
     pub fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
         self.reply_deadline = None;
-        self.stream.set_timeout(timeout)?;
-        self.stream.write_all(data)
+        self.stream.write_all(data, timeout)
     }
 
     /// Performs the TLS handshake on this connection, verifying the certificate for
@@ -116,10 +114,7 @@ impl SmtpConnection {
             return Err(NetError::Denied(named.to_string()));
         }
         self.reply_deadline = None;
-        if !self.stream.is_tls() {
-            self.stream.set_timeout(timeout)?;
-        }
-        let sock = self.stream.take_for_handshake()?;
+        let sock = self.stream.take_for_handshake(timeout)?;
         let _ = sock.set_nodelay(true);
         self.stream
             .upgraded(tls::handshake(&self.tls, server_name, sock)?);

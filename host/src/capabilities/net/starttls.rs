@@ -72,7 +72,7 @@ impl<C: TlsSide> StartTlsStream<C> {
 
     /// Makes the next socket operations wait at most `timeout` (at least 1 ms, at most
     /// [`MAX_STAGE_TIMEOUT`]): the caller's stage timeout, applied per operation.
-    pub fn set_timeout(&self, timeout: Duration) -> Result<(), NetError> {
+    fn set_timeout(&self, timeout: Duration) -> Result<(), NetError> {
         let timeout = timeout.clamp(Duration::from_millis(1), MAX_STAGE_TIMEOUT);
         let Some(sock) = self.socket() else {
             return Err(NetError::Other(FAILED.into()));
@@ -82,14 +82,15 @@ impl<C: TlsSide> StartTlsStream<C> {
             .map_err(|e| NetError::Other(format!("cannot set the timeout: {e}")))
     }
 
-    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting for at least one
-    /// within the timeout set last: `Closed` at the end of the stream.
-    pub fn read(&mut self, max: u32) -> Result<Vec<u8>, NetError> {
+    /// Reads at most `max` bytes (and at most [`MAX_READ`]), waiting up to `timeout` for
+    /// at least one: `Closed` at the end of the stream.
+    pub fn read(&mut self, max: u32, timeout: Duration) -> Result<Vec<u8>, NetError> {
         if max == 0 {
             return Err(NetError::Other(
                 "a read must ask for at least 1 byte".into(),
             ));
         }
+        self.set_timeout(timeout)?;
         let mut buf = vec![0; (max as usize).min(MAX_READ)];
         loop {
             let read = match &mut self.0 {
@@ -109,9 +110,10 @@ impl<C: TlsSide> StartTlsStream<C> {
         }
     }
 
-    /// Writes all of `data` (encrypted once TLS is on) within the timeout set last, per
-    /// socket write.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<(), NetError> {
+    /// Writes all of `data` (encrypted once TLS is on), each socket write within
+    /// `timeout`.
+    pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> Result<(), NetError> {
+        self.set_timeout(timeout)?;
         let written = match &mut self.0 {
             Stream::Plain(sock) => sock.write_all(data).and_then(|()| sock.flush()),
             Stream::Tls(stream) => stream.write_all(data).and_then(|()| stream.flush()),
@@ -120,10 +122,12 @@ impl<C: TlsSide> StartTlsStream<C> {
         written.map_err(tcp::io_error)
     }
 
-    /// The plain socket, for the TLS handshake; the stream counts as failed until
-    /// [`Self::upgraded`] gives the TLS stream back. Refused once TLS is on (the stream
-    /// stays as it is) or after a failed handshake.
-    pub fn take_for_handshake(&mut self) -> Result<TcpStream, NetError> {
+    /// The plain socket, for the TLS handshake, each of its reads and writes within
+    /// `timeout`; the stream counts as failed until [`Self::upgraded`] gives the TLS stream
+    /// back. Refused once TLS is on (the stream stays as it is) or after a failed
+    /// handshake.
+    pub fn take_for_handshake(&mut self, timeout: Duration) -> Result<TcpStream, NetError> {
+        self.set_timeout(timeout)?;
         match std::mem::replace(&mut self.0, Stream::Failed) {
             Stream::Plain(sock) => Ok(sock),
             tls @ Stream::Tls(_) => {
