@@ -5,7 +5,7 @@
 //! are what scripts rely on.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -25,13 +25,7 @@ impl Fakes {
         let world = World::new(scenario);
         let fakes = LoopbackMicrosoft::start(world.clone()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca_file: PathBuf = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, fakes.ca_pem()).unwrap();
-        let mut flags = Vec::new();
-        for rule in fakes.resolve_rules() {
-            flags.extend(["--resolve".to_owned(), rule]);
-        }
-        flags.extend(["--ca-file".to_owned(), ca_file.display().to_string()]);
+        let flags = fakes.host_flags(&dir.path().join("test-ca.pem")).unwrap();
         Self {
             world,
             flags,

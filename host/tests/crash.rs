@@ -208,13 +208,7 @@ impl Harness {
         });
         let fakes = LoopbackMicrosoft::start(world.clone()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, fakes.ca_pem()).unwrap();
-        let mut flags = Vec::new();
-        for rule in fakes.resolve_rules() {
-            flags.extend(["--resolve".to_owned(), rule]);
-        }
-        flags.extend(["--ca-file".to_owned(), ca_file.display().to_string()]);
+        let flags = fakes.host_flags(&dir.path().join("test-ca.pem")).unwrap();
         let scan = dir.path().join("scan.pdf");
         let pdf: Vec<u8> = (0..400_000u32).map(|i| (i * 7 % 253) as u8).collect();
         std::fs::write(&scan, pdf).unwrap();

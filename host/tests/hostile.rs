@@ -336,7 +336,8 @@ struct SignedIn {
     fakes: LoopbackMicrosoft,
     clock: Arc<std::sync::atomic::AtomicU64>,
     state: PathBuf,
-    ca_file: PathBuf,
+    /// Global flags that reach the stand-ins from the command line.
+    flags: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -349,14 +350,13 @@ impl SignedIn {
         });
         let fakes = LoopbackMicrosoft::start_with_clock(world, clock).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, fakes.ca_pem()).unwrap();
+        let flags = fakes.host_flags(&dir.path().join("ca.pem")).unwrap();
         let state = dir.path().join("state");
         let rig = Self {
             fakes,
             clock: seconds,
             state,
-            ca_file,
+            flags,
             _dir: dir,
         };
         let device = rig.device(&rig.fakes.resolve_rules(), rig.fakes.ca_pem());
@@ -408,16 +408,6 @@ impl SignedIn {
         options.runtime.network_call_timeout = Duration::from_secs(6);
         Device::open(options).unwrap()
     }
-
-    /// Global flags that reach the stand-ins from the command line.
-    fn flags(&self) -> Vec<String> {
-        let mut flags = Vec::new();
-        for rule in self.fakes.resolve_rules() {
-            flags.extend(["--resolve".to_owned(), rule]);
-        }
-        flags.extend(["--ca-file".to_owned(), self.ca_file.display().to_string()]);
-        flags
-    }
 }
 
 #[test]
@@ -447,7 +437,7 @@ fn hostile_send_input_is_refused_before_any_connection_and_changes_nothing() {
                 .iter()
                 .map(|v| OsString::from(text(v))),
         );
-        let (out, took) = run(&rig.state, &rig.flags(), &args, None);
+        let (out, took) = run(&rig.state, &rig.flags, &args, None);
         match typed_error(&out, true) {
             Some(code) if took < CASE_TIMEOUT => report.ok("send", &name, &code, took),
             _ => report.fail(

@@ -27,13 +27,7 @@ impl Signed {
         world.update_settings(|s| s.interval = 1);
         let fakes = LoopbackMicrosoft::start(world.clone()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, fakes.ca_pem()).unwrap();
-        let mut flags = Vec::new();
-        for rule in fakes.resolve_rules() {
-            flags.extend(["--resolve".to_owned(), rule]);
-        }
-        flags.extend(["--ca-file".to_owned(), ca_file.display().to_string()]);
+        let flags = fakes.host_flags(&dir.path().join("test-ca.pem")).unwrap();
         let state = dir.path().join("state");
         let signed = Self {
             world,

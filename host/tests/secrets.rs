@@ -174,13 +174,7 @@ fn no_token_or_password_appears_in_any_output_log_response_or_state_file() {
     });
     let fakes = LoopbackMicrosoft::start(world).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("test-ca.pem");
-    std::fs::write(&ca, fakes.ca_pem()).unwrap();
-    let mut flags = Vec::new();
-    for rule in fakes.resolve_rules() {
-        flags.extend(["--resolve".to_owned(), rule]);
-    }
-    flags.extend(["--ca-file".to_owned(), ca.display().to_string()]);
+    let flags = fakes.host_flags(&dir.path().join("test-ca.pem")).unwrap();
     let run = Run {
         flags,
         state: dir.path().join("state"),

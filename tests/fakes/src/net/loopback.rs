@@ -128,6 +128,18 @@ impl LoopbackMicrosoft {
         [self.identity_rule(), self.exchange_rule()]
     }
 
+    /// The `mfp-host` global flags that reach these stand-ins: `--resolve` for each rule
+    /// and `--ca-file ca_file`, where the test CA is written now.
+    pub fn host_flags(&self, ca_file: &std::path::Path) -> std::io::Result<Vec<String>> {
+        std::fs::write(ca_file, self.ca_pem())?;
+        let mut flags = Vec::new();
+        for rule in self.resolve_rules() {
+            flags.extend(["--resolve".to_owned(), rule]);
+        }
+        flags.extend(["--ca-file".to_owned(), ca_file.display().to_string()]);
+        Ok(flags)
+    }
+
     /// Switches both stand-ins to the named `case` (scenario and account), live.
     pub fn set_case(&self, case: Case) {
         self.world.set_case(case);
