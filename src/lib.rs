@@ -6,6 +6,8 @@ pub mod capabilities;
 pub mod diagnose;
 pub mod error;
 pub mod from_policy;
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+mod heap;
 pub mod history;
 pub mod json;
 pub mod mailer;
@@ -662,10 +664,3 @@ mod wasm {
 
     bindings::export!(Component with_types_in bindings);
 }
-
-/// The component's heap: talc instead of std's dlmalloc for wasm, smaller (about 7 KB less
-/// code) and quicker to allocate; it grows the linear memory as dlmalloc did, up to the
-/// host's cap. The component is single-threaded (no `atomics`), which talc's cell requires.
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
