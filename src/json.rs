@@ -40,6 +40,11 @@ pub fn from_slice<T: Deserialize>(bytes: &[u8]) -> Option<T> {
 /// Whether the arrays and objects of `bytes` nest at most [`MAX_DEPTH`] deep. Exact for
 /// JSON text; for anything else the parser's answer is `None` anyway.
 fn nesting_fits(bytes: &[u8]) -> bool {
+    // Fewer openers than the limit cannot nest past it: one quick count settles it for
+    // every record this build writes.
+    if mfp_wire::json_openers(bytes) <= MAX_DEPTH {
+        return true;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in bytes {
         match b {

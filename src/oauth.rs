@@ -585,7 +585,7 @@ const MAX_REFRESH_ATTEMPTS: usize = 8;
 /// until `until` (Unix seconds).
 #[derive(miniserde::Serialize, miniserde::Deserialize)]
 pub(crate) struct RefreshLease {
-    version: storage::RecordVersion<{ storage::records::REFRESH_LEASE }>,
+    pub(crate) version: storage::RecordVersion<{ storage::records::REFRESH_LEASE }>,
     until: u64,
 }
 

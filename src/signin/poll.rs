@@ -90,7 +90,7 @@ fn known_code(code: &str) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
 pub struct DeviceFlow {
     /// The record's layout (see [`crate::storage::records`]).
-    version: RecordVersion<{ records::DEVICE_FLOW }>,
+    pub(crate) version: RecordVersion<{ records::DEVICE_FLOW }>,
     /// Where the code was issued; it is redeemed at the same tenant, as the same client.
     config: SigninConfig,
     code: DeviceCode,

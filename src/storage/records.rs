@@ -114,6 +114,9 @@ pub trait Record: json::Serialize + json::Deserialize {
     /// The layout this build writes, and the newest it can read.
     const VERSION: u32;
 
+    /// The layout the record was read at: its `version` field.
+    fn version(&self) -> u32;
+
     /// The values of the fields a stored record may lack (an older build did not write
     /// them), filled in when it does not read without them; objects nested in it are
     /// completed field by field ([`json::fill_missing`]). A missing `Option` field reads
@@ -140,49 +143,79 @@ fn empty_list(name: &str) -> Object {
 /// `from`'s).
 impl Record for crate::settings::Settings {
     const VERSION: u32 = SETTINGS;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         json::object_of(&<Self as Default>::default())
     }
 }
 impl Record for crate::signin::consent::ConsentRecord {
     const VERSION: u32 = CONSENT;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         empty_list("tenants")
     }
 }
 impl Record for crate::signin::TokenSet {
     const VERSION: u32 = GRANT;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
 }
 impl Record for crate::signin::Account {
     const VERSION: u32 = ACCOUNT;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
 }
 /// Flows stored before failed polls were counted had none.
 impl Record for crate::signin::DeviceFlow {
     const VERSION: u32 = DEVICE_FLOW;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         Object::from_iter([("failed_polls".to_owned(), Value::Number(Number::U64(0)))])
     }
 }
 impl Record for crate::oauth::FailedSignIn {
     const VERSION: u32 = FAILED_SIGN_IN;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
 }
 impl Record for crate::oauth::RefreshLease {
     const VERSION: u32 = REFRESH_LEASE;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
 }
 impl Record for crate::history::History {
     const VERSION: u32 = HISTORY;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         empty_list("events")
     }
 }
 impl Record for crate::mailer::journal::Journal {
     const VERSION: u32 = SEND_JOURNAL;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         empty_list("sends")
     }
 }
 impl Record for crate::relay::policy::RecentSubmissions {
     const VERSION: u32 = RELAY_RATE;
+    fn version(&self) -> u32 {
+        self.version.get()
+    }
     fn defaults() -> Object {
         empty_list("at")
     }
@@ -193,6 +226,18 @@ impl Record for crate::relay::policy::RecentSubmissions {
 /// fields may mean something this build does not know, and writing it back would lose
 /// them); [`StoreError::Corrupt`] when it is not a record at all.
 pub fn decode<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    // A record this build wrote reads straight into its type, at the current version:
+    // what `decode_tree` makes of it too (a test holds them to that), without building
+    // the JSON tree in between, which was most of a panel read.
+    match json::from_slice::<T>(bytes) {
+        Some(record) if record.version() == T::VERSION => Ok(record),
+        _ => decode_tree(key, bytes),
+    }
+}
+
+/// [`decode`] step by step, through the JSON tree: the version read, the record migrated,
+/// then the missing fields filled in.
+fn decode_tree<T: Record>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     let mut json = current_layout(key, bytes, T::VERSION, T::migrate)?;
     // A record this build wrote has every field and reads as it is. One an older build
     // wrote may lack fields: with their defaults filled in, it is read again. (Defaults
@@ -456,6 +501,44 @@ mod tests {
         let record = ConsentRecord::default();
         let json: serde_json::Value = serde_json::from_slice(&encode(&record)).unwrap();
         assert_eq!(json["version"], CONSENT);
+    }
+
+    /// The straight read of [`decode`] answers what the step-by-step one does, on records
+    /// it takes and on those it must leave to the steps (newer, duplicated or odd
+    /// versions, missing and unknown fields, deep nesting).
+    #[test]
+    fn the_straight_read_answers_as_the_step_by_step_one() {
+        let written = String::from_utf8(encode(&Settings::default())).unwrap();
+        let body = written.strip_prefix(r#"{"version":1,"#).unwrap();
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let cases = [
+            written.clone(),
+            format!(r#"{{"version":2,{body}"#),
+            format!(r#"{{"version":1,{body}"#).replace('}', r#","version":2}"#),
+            format!(r#"{{"version":2,{body}"#).replace("\"tenant\"", r#""version":1,"tenant""#),
+            format!(r#"{{"version":"1",{body}"#),
+            format!(r#"{{"version":1.0,{body}"#),
+            format!(r#"{{"version":-1,{body}"#),
+            format!(r#"{{{body}"#),
+            format!(r#"{{"version":1,"unknown":{{"a":[1,2]}},{body}"#),
+            format!(r#"{{"version":1,"unknown":{deep},{body}"#),
+            written.replace(r#""tenant":"common","#, ""),
+            written.replace(r#""guest_edit":false,"#, ""),
+            written.replace(r#""send_port":25"#, r#""send_port":"25""#),
+            format!("[{written}]"),
+        ];
+        for case in &cases {
+            let straight = decode::<Settings>("settings/v1", case.as_bytes());
+            let steps = decode_tree::<Settings>("settings/v1", case.as_bytes());
+            assert_eq!(format!("{straight:?}"), format!("{steps:?}"), "{case}");
+        }
+        // The cases reach both answers: records read, and records refused.
+        assert!(
+            cases
+                .iter()
+                .any(|c| decode::<Settings>("k", c.as_bytes()).is_err())
+        );
+        assert!(json::from_slice::<Settings>(written.as_bytes()).is_some());
     }
 
     /// Each record type reads a stored record and writes it back byte for byte as the
