@@ -629,18 +629,14 @@ pub fn tokens_for_send(
     http: &impl Http,
     now: u64,
 ) -> Result<(TokenSet, Account), TokenError> {
-    renewed_grant(s, http, now, Renewal::Send, |tokens| {
-        tokens.refresh_due(now)
-    })
+    renewed_grant(s, http, now, Renewal::Send)
 }
 
 /// Keeps an idle device signed in: refreshes the grant when it was obtained
 /// [`token::KEEP_ALIVE_AFTER`] ago or more (or when that is unknown), since a refresh token
 /// unused for 90 days expires (AADSTS700082). Returns when to call again (Unix seconds).
 pub fn keep_alive(s: &impl Storage, http: &impl Http, now: u64) -> Result<u64, SigninFailure> {
-    match renewed_grant(s, http, now, Renewal::KeepAlive, |tokens| {
-        tokens.keep_alive_due(now)
-    }) {
+    match renewed_grant(s, http, now, Renewal::KeepAlive) {
         // Still due: another instance is refreshing it, or the platform could not be
         // reached. Weeks remain before the 90 days: look again in an hour.
         Ok((tokens, _)) if tokens.keep_alive_due(now) => Ok(now.saturating_add(KEEP_ALIVE_RETRY)),
@@ -653,7 +649,7 @@ pub fn keep_alive(s: &impl Storage, http: &impl Http, now: u64) -> Result<u64, S
     }
 }
 
-/// The stored grant, refreshed first when `due` says so. Refreshing is serialised through
+/// The stored grant, refreshed first when it is due for what it is renewed `during`. Refreshing is serialised through
 /// the store's compare-and-swap, so that an instance never spends a refresh token another
 /// has already rotated, and no race ever signs the device out:
 ///
@@ -674,7 +670,6 @@ fn renewed_grant(
     http: &impl Http,
     now: u64,
     during: Renewal,
-    due: impl Fn(&TokenSet) -> bool,
 ) -> Result<(TokenSet, Account), TokenError> {
     for _ in 0..MAX_REFRESH_ATTEMPTS {
         let (raw_grant, tokens) = read_raw_json::<TokenSet>(s, GRANT_KEY)?;
@@ -683,7 +678,7 @@ fn renewed_grant(
         else {
             return Err(SigninFailure::SignInRequired(sign_in_required()).into());
         };
-        if !due(&tokens) {
+        if !during.is_due(&tokens, now) {
             return Ok((tokens, account));
         }
         let raw_lease = s.get(REFRESH_LEASE_KEY)?;
@@ -797,6 +792,17 @@ fn renewed_grant(
 enum Renewal {
     Send,
     KeepAlive,
+}
+
+impl Renewal {
+    /// Whether `tokens` must be refreshed first: before a send when the access token
+    /// expires within 10 minutes; to keep the grant alive when it was obtained long ago.
+    fn is_due(self, tokens: &TokenSet, now: u64) -> bool {
+        match self {
+            Self::Send => tokens.refresh_due(now),
+            Self::KeepAlive => tokens.keep_alive_due(now),
+        }
+    }
 }
 
 /// Where a failed refresh left the device.

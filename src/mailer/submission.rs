@@ -19,6 +19,7 @@ use super::{
 
 /// Where a submitted message comes from: the next piece of it, or `None` after the last.
 /// An `Err` abandons the message before its final dot, so the server delivers nothing.
+/// [`submit`] takes it as `dyn`: the mailer and the relay then share one copy of it.
 pub trait MessageSource {
     fn next_chunk(&mut self) -> Result<Option<&[u8]>, SendFailure>;
 }
@@ -42,7 +43,7 @@ pub fn submit(
     http: &impl Http,
     smtp: &impl SmtpConnector,
     submission: Submission<'_>,
-    body: &mut impl MessageSource,
+    body: &mut dyn MessageSource,
     journaled: &mut Option<journal::InFlight>,
 ) -> Result<Report, SendFailure> {
     let Submission {
