@@ -3,7 +3,8 @@
 //! - one panel call (apply + store commit, and a read) through wasmtime versus the same
 //!   Rust code called natively on the same SQLite store: medians of alternating rounds,
 //!   as ratios measured in this run;
-//! - the floor under every call: a fresh instance made and dropped with nothing called;
+//! - the floor under every call: a fresh instance made and dropped with nothing called,
+//!   and the same with the panel interface's exports bound (type-checked) as a call does;
 //! - the host's cold start (process start to the first answer of `settings show`) with
 //!   and without the precompiled-component cache.
 //!
@@ -113,7 +114,7 @@ fn main() {
     let rounds = 7;
     let (mut wasm_apply, mut native_apply) = (Vec::new(), Vec::new());
     let (mut wasm_read, mut native_read) = (Vec::new(), Vec::new());
-    let mut empty_call = Vec::new();
+    let (mut empty_call, mut bound_call) = (Vec::new(), Vec::new());
     let floor_dir = tempfile::tempdir().unwrap();
     let floor = Runtime::new(
         EMBEDDED,
@@ -143,8 +144,15 @@ fn main() {
         empty_call.push(time(n * 4, |_| {
             floor.call(CallGrants::default(), |_, _| Ok(())).unwrap();
         }));
+        bound_call.push(time(n * 4, |_| {
+            floor
+                .call(CallGrants::default(), |dev, store| {
+                    dev.panel(store).map(drop)
+                })
+                .unwrap();
+        }));
     }
-    let empty_call = median(empty_call);
+    let (empty_call, bound_call) = (median(empty_call), median(bound_call));
     let (wasm_apply, native_apply) = (median(wasm_apply), median(native_apply));
     let (wasm_read, native_read) = (median(wasm_read), median(native_read));
     println!(
@@ -159,6 +167,10 @@ fn main() {
     println!(
         "a fresh instance made and dropped, nothing called (the floor under every call): {empty_call:.1} µs, {:.2}x the native read",
         empty_call / native_read
+    );
+    println!(
+        "the same with the panel interface bound, as every panel call does: {bound_call:.1} µs, {:.2}x the native read",
+        bound_call / native_read
     );
 
     let runs = 7;
