@@ -18,8 +18,9 @@ use talc::cell::TalcSyncCell;
 use talc::source::Source;
 use talc::wasm::WasmBinning;
 
-/// Heap in the initial memory: more than any panel, sign-in or relay call allocates
-/// (their peak is under one 64 KiB page); a send grows beyond it.
+/// Heap in the initial memory. A panel call's heap fits in one 64 KiB page (settings,
+/// Apply, diagnostics and history each grew the memory by exactly one page before this
+/// arena); four pages leave room for the larger ones. A send grows beyond it.
 const ARENA_BYTES: usize = 256 << 10;
 
 /// wasm's page size.

@@ -8,8 +8,6 @@ wasmtime::component::bindgen!({
     with: {
         "mfp:smtp-oauth/net.connection": crate::capabilities::net::SmtpConnection,
         "mfp:smtp-oauth/relay-client.client-connection": crate::capabilities::relay_client::RelayConnection,
-        // The world's `wasi:random` is WASI's own: linked from wasmtime-wasi (`sandbox.rs`).
-        "wasi:random": wasmtime_wasi::p2::bindings::random,
     },
     // Every import may trap: a bad resource handle or a host bug ends the call with a
     // trap (a `CallError`), never a diagnosis the administrator would be shown.

@@ -13,12 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Instance, InstancePre, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{mailer, panel, relay, signin};
 use crate::capabilities::attachments::AttachmentSet;
@@ -71,11 +70,9 @@ pub enum CallError {
     Instantiate(String),
 }
 
-/// What an instance may hold: its WASI context (granting nothing), its memory cap, the
-/// device's store, and this call's network grant and attachments.
+/// What an instance may hold: its memory cap, the device's store, and this call's network
+/// grant and attachments.
 pub struct InstanceState {
-    wasi: WasiCtx,
-    table: ResourceTable,
     memory: MemoryCap,
     pub(crate) store: DurableStore,
     net: NetAccess,
@@ -100,12 +97,6 @@ impl CallGrants {
     /// Whether this call may use the network (and so gets the longer deadline).
     fn uses_network(&self) -> bool {
         self.net.is_some()
-    }
-}
-
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        sandbox::view(&mut self.wasi, &mut self.table)
     }
 }
 
@@ -269,8 +260,6 @@ impl Runtime {
         // itself, so a call blocked in an HTTPS exchange ends on time too.
         let net = grants.net.map(|grant| grant.until(started + timeout));
         let state = InstanceState {
-            wasi: sandbox::empty_wasi_ctx(),
-            table: ResourceTable::new(),
             memory: MemoryCap::new(self.options.memory_limit),
             store: self.store.clone(),
             net: NetAccess::new(net, grants.overrides),
@@ -386,7 +375,6 @@ fn pool() -> PoolingAllocationConfig {
         .total_core_instances(POOLED_INSTANCES * 8)
         .total_memories(POOLED_INSTANCES * 2)
         .total_tables(POOLED_INSTANCES * 4)
-        .total_stacks(POOLED_INSTANCES)
         .max_memory_size(1 << 30)
         // A call touches some hundreds of KiB of its memory. Resetting those pages with
         // memset (found by the kernel's PAGEMAP_SCAN, Linux 6.7 and later) keeps them
