@@ -5,6 +5,8 @@
 //!   as ratios measured in this run;
 //! - the floor under every call: a fresh instance made and dropped with nothing called,
 //!   and the same with the panel interface's exports bound (type-checked) as a call does;
+//! - a settings read through wasmtime split into its phases (instance made, panel bound,
+//!   the call itself, instance dropped), to show how much of it is wasmtime's own;
 //! - the host's cold start (process start to the first answer of `settings show`) with
 //!   and without the precompiled-component cache.
 //!
@@ -13,6 +15,8 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use mfp_host::bindings::panel::SettingChange;
 
 use mfp_host::bindings::types::Origin;
 use mfp_host::capabilities::store::DurableStore;
@@ -69,6 +73,52 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Mean microseconds per phase of one settings read through wasmtime.
+#[derive(Default)]
+struct ReadPhases {
+    made: f64,
+    bound: f64,
+    called: f64,
+    dropped: f64,
+}
+
+/// `n` settings reads through `runtime`, each timed phase by phase: the instance made
+/// (store, pooled slot, instantiation), the panel interface bound, the call (the guest's
+/// code, its store reads and the answer lifted into host strings), the instance dropped.
+fn read_phases(runtime: &Runtime, n: usize) -> ReadPhases {
+    let mut total = ReadPhases::default();
+    for i in 0..n + n / 10 {
+        let start = Instant::now();
+        let (made, bound, called) = runtime
+            .call(CallGrants::default(), |dev, store| {
+                let made = Instant::now();
+                let panel = dev.panel(store)?;
+                let bound = Instant::now();
+                let entries = panel.call_settings(store)?;
+                assert!(
+                    matches!(&entries, Ok(list) if !list.is_empty()),
+                    "the timed settings read failed: {entries:?}"
+                );
+                Ok((made, bound, Instant::now()))
+            })
+            .unwrap();
+        let dropped = Instant::now();
+        if i >= n / 10 {
+            total.made += (made - start).as_secs_f64();
+            total.bound += (bound - made).as_secs_f64();
+            total.called += (called - bound).as_secs_f64();
+            total.dropped += (dropped - called).as_secs_f64();
+        }
+    }
+    let per_call = |seconds: f64| seconds * 1e6 / n as f64;
+    ReadPhases {
+        made: per_call(total.made),
+        bound: per_call(total.bound),
+        called: per_call(total.called),
+        dropped: per_call(total.dropped),
+    }
+}
+
 fn cold_start_ms(state: &Path, extra: &[&str], runs: usize) -> f64 {
     let exe = env!("CARGO_BIN_EXE_mfp-host");
     let samples = (0..runs)
@@ -122,6 +172,19 @@ fn main() {
         RuntimeOptions::default(),
     )
     .unwrap();
+    // The phase split reads stored settings, as the device's reads do.
+    floor
+        .call(CallGrants::default(), |dev, store| {
+            let change = SettingChange {
+                key: "receive-port".to_owned(),
+                value: "2001".to_owned(),
+            };
+            dev.panel(store)?
+                .call_apply(store, Origin::WebPanel, &[change], 1_750_000_000)
+        })
+        .unwrap()
+        .unwrap();
+    let mut phases = Vec::new();
     for _ in 0..rounds {
         wasm_apply.push(time(n, |i| {
             device.apply(Origin::WebPanel, &change(i)).unwrap();
@@ -151,6 +214,7 @@ fn main() {
                 })
                 .unwrap();
         }));
+        phases.push(read_phases(&floor, n * 4));
     }
     let (empty_call, bound_call) = (median(empty_call), median(bound_call));
     let (wasm_apply, native_apply) = (median(wasm_apply), median(native_apply));
@@ -171,6 +235,22 @@ fn main() {
     println!(
         "the same with the panel interface bound, as every panel call does: {bound_call:.1} µs, {:.2}x the native read",
         bound_call / native_read
+    );
+
+    let phase = |pick: fn(&ReadPhases) -> f64| median(phases.iter().map(pick).collect());
+    let (made, bound, called, dropped) = (
+        phase(|p| p.made),
+        phase(|p| p.bound),
+        phase(|p| p.called),
+        phase(|p| p.dropped),
+    );
+    println!(
+        "settings read by phase (medians of {rounds} rounds): instance made {made:.1} µs, panel bound {bound:.1} µs, called {called:.1} µs (guest code, store reads, answer lifted), instance dropped {dropped:.1} µs"
+    );
+    println!(
+        "  wasmtime's own part (made + bound + dropped, no guest code): {:.1} µs, {:.2}x the native read",
+        made + bound + dropped,
+        (made + bound + dropped) / native_read
     );
 
     let runs = 7;
