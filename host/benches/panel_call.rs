@@ -17,7 +17,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mfp_host::bindings::panel::SettingChange;
-
 use mfp_host::bindings::types::Origin;
 use mfp_host::capabilities::store::DurableStore;
 use mfp_host::device::{Device, DeviceOptions};
