@@ -1,5 +1,6 @@
 //! The panel's files (`web/*.html`, `*.js`, `*.css`, `*.svg`), embedded in the binary at build
-//! time; the browser tests, node modules and package files stay out.
+//! time; the browser tests, node modules and package files stay out. `host/build.rs` watches
+//! the same files by name (its `panel_files`): a change to these patterns goes there too.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
