@@ -649,9 +649,10 @@ pub fn keep_alive(s: &impl Storage, http: &impl Http, now: u64) -> Result<u64, S
     }
 }
 
-/// The stored grant, refreshed first when it is due for what it is renewed `during`. Refreshing is serialised through
-/// the store's compare-and-swap, so that an instance never spends a refresh token another
-/// has already rotated, and no race ever signs the device out:
+/// The stored grant, refreshed first when [`Renewal::is_due`] says so for `during`.
+/// Refreshing is serialised through the store's compare-and-swap, so that an instance
+/// never spends a refresh token another has already rotated, and no race ever signs the
+/// device out:
 ///
 /// - one instance takes the refresh lease (a compare-and-swap on the grant and the lease);
 ///   the others keep sending with the current access token while it is valid, or are
