@@ -3,8 +3,7 @@
 //! - one panel call (apply + store commit, and a read) through wasmtime versus the same
 //!   Rust code called natively on the same SQLite store: medians of alternating rounds,
 //!   as ratios measured in this run;
-//! - the floor under every call: a fresh instance made and dropped with nothing called,
-//!   and the same with the panel interface's exports bound (type-checked) as a call does;
+//! - the floor under every call: a fresh instance made and dropped with nothing called;
 //! - a settings read through wasmtime split into its phases (instance made, panel bound,
 //!   the call itself, instance dropped), to show how much of it is wasmtime's own;
 //! - the host's cold start (process start to the first answer of `settings show`) with
@@ -163,7 +162,7 @@ fn main() {
     let rounds = 7;
     let (mut wasm_apply, mut native_apply) = (Vec::new(), Vec::new());
     let (mut wasm_read, mut native_read) = (Vec::new(), Vec::new());
-    let (mut empty_call, mut bound_call) = (Vec::new(), Vec::new());
+    let mut empty_call = Vec::new();
     let floor_dir = tempfile::tempdir().unwrap();
     let floor = Runtime::new(
         EMBEDDED,
@@ -206,16 +205,9 @@ fn main() {
         empty_call.push(time(n * 4, |_| {
             floor.call(CallGrants::default(), |_, _| Ok(())).unwrap();
         }));
-        bound_call.push(time(n * 4, |_| {
-            floor
-                .call(CallGrants::default(), |dev, store| {
-                    dev.panel(store).map(drop)
-                })
-                .unwrap();
-        }));
         phases.push(read_phases(&floor, n * 4));
     }
-    let (empty_call, bound_call) = (median(empty_call), median(bound_call));
+    let empty_call = median(empty_call);
     let (wasm_apply, native_apply) = (median(wasm_apply), median(native_apply));
     let (wasm_read, native_read) = (median(wasm_read), median(native_read));
     println!(
@@ -230,10 +222,6 @@ fn main() {
     println!(
         "a fresh instance made and dropped, nothing called (the floor under every call): {empty_call:.1} µs, {:.2}x the native read",
         empty_call / native_read
-    );
-    println!(
-        "the same with the panel interface bound, as every panel call does: {bound_call:.1} µs, {:.2}x the native read",
-        bound_call / native_read
     );
 
     let phase = |pick: fn(&ReadPhases) -> f64| median(phases.iter().map(pick).collect());
